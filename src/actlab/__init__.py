@@ -1,0 +1,1 @@
+"""actlab: activation functions from scratch (numpy and torch, CPU and CUDA)."""
