@@ -76,10 +76,13 @@ _MISSING = "<missing>"
 
 
 # --------------------------------------------------------------------------- dotted names
-def resolve(name: str, allowed: Sequence[str] | None = ALLOWED_PREFIXES) -> Any:
-    """Import ``"pkg.module.attr.attr"`` and return the object. Only names under ``allowed`` prefixes."""
+def resolve(name: str, allowed: Sequence[str] | None | str = "default") -> Any:
+    """Import ``"pkg.module.attr.attr"`` and return the object. Only names under ``allowed`` prefixes
+    (default: :data:`ALLOWED_PREFIXES`; ``None``: any)."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"expected a dotted name, got {name!r}")
+    if allowed == "default":
+        allowed = ALLOWED_PREFIXES
     if allowed is not None and not name.startswith(tuple(allowed)):
         raise ValueError(f"{name!r} is not under an allowed prefix {tuple(allowed)}")
     parts = name.split(".")
@@ -349,6 +352,10 @@ def _describe(v: Any) -> str:
 
 def _fmt(v: Any) -> str:
     """A number as a student would write it (float32 values with float32 precision)."""
+    if isinstance(v, np.generic) and v.dtype.kind == "f" and v.dtype.itemsize < 8:
+        return str(v)
+    if isinstance(v, np.generic):
+        v = v.item()
     if isinstance(v, (float, int, bool)):
         return repr(v)
     a = np.asarray(v)
@@ -487,7 +494,7 @@ class _Forbidden:
         if isinstance(mod, str) and callable(obj):
             for p in self.prefixes:
                 if mod == p or mod.startswith(p + "."):
-                    return f"{p} ({getattr(obj, '__qualname__', getattr(obj, '__name__', obj))})"
+                    return f"{mod}.{getattr(obj, '__qualname__', getattr(obj, '__name__', obj))}"
         return None
 
 
@@ -557,11 +564,13 @@ def scan_forbidden(fn: Any, forbid: Sequence[str]) -> list[str]:
     found: dict[str, str] = {}
     seen: set[int] = set()
 
-    def flag(obj: Any, path: str) -> None:
+    def flag(obj: Any, path: str, child: str | None = None) -> None:
+        """Record ``obj`` if forbidden (used in ``path``), then look inside it (a helper: ``path → name``)."""
         hit = table.match(obj)
         if hit and hit not in found:
             found[hit] = path
-        visit(obj, path)
+        name = getattr(obj, "__name__", None)
+        visit(obj, child or (f"{path} → {name}" if isinstance(obj, (types.FunctionType, type)) and name else path))
 
     def visit(obj: Any, path: str) -> None:
         if id(obj) in seen:
@@ -580,7 +589,7 @@ def scan_forbidden(fn: Any, forbid: Sequence[str]) -> list[str]:
                 for name, member in vars(klass).items():
                     f = getattr(member, "__func__", member)
                     if isinstance(f, types.FunctionType) and _is_user_code(f):
-                        flag(f, f"{path}.{name}")
+                        flag(f, path, child=f"{path}.{name}")
             return
         if not isinstance(obj, types.FunctionType):
             if not isinstance(obj, (types.ModuleType, types.BuiltinFunctionType)) and _user_class(type(obj)):
@@ -629,7 +638,8 @@ def scan_forbidden(fn: Any, forbid: Sequence[str]) -> list[str]:
                 if nxt is not _MISSING:
                     flag(nxt, where)
 
-    flag(fn, getattr(fn, "__name__", type(fn).__name__))
+    root = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+    flag(fn, root, child=root)
     return [f"{k} (in {v})" for k, v in found.items()]
 
 
