@@ -403,38 +403,47 @@ def _validate(path: str, invert: bool, slug: str) -> Validation:
                       details="\n".join(lines))
 
 
+def validate_notebooks(tasks: list[tuple[str, bool, str]], *, jobs: int | None = None,
+                       progress: bool = True) -> list[Validation]:
+    """Run ``nbgrader validate`` (``invert`` True: ``--invert``) on each (path, invert, name), ``jobs``
+    notebooks at a time (default: the number of cores), each in its own process."""
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks) or 1))
+    results = []
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        futures = [pool.submit(_validate, str(path), invert, name) for path, invert, name in tasks]
+        done = as_completed(futures)
+        if progress:
+            from tqdm.auto import tqdm
+            done = tqdm(done, total=len(futures), desc=f"nbgrader validate ({jobs} workers)", unit="nb")
+        for fut in done:
+            results.append(fut.result())
+    return sorted(results, key=lambda v: (v.slug, v.invert))
+
+
+def solution_notebook(source: Path | str, folder: Path | str) -> Path:
+    """Write a chapter source as ``folder/NN_slug.ipynb``, ready for ``nbgrader validate``."""
+    source, folder = Path(source), Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{source.stem}.ipynb"
+    nbformat.write(check_source(source), path)
+    return path
+
+
 def validate_chapters(sources: list[Path] | None = None, *, chapters_dir: Path | str = CHAPTERS_DIR,
-                      solutions: bool = True, stubs: bool = True, jobs: int | None = None,
-                      progress: bool = True) -> list[Validation]:
+                      jobs: int | None = None, progress: bool = True) -> list[Validation]:
     """``nbgrader validate`` every solution and ``nbgrader validate --invert`` every student notebook.
 
-    The solution notebooks are written to a temporary nbgrader source folder first. Each validation
-    executes its notebook (``experiment`` cells skipped, as when grading) in its own process; ``jobs``
-    processes run at once (default: the number of cores).
+    Each validation executes its notebook (``experiment`` cells skipped, as when grading) in its own
+    process, ``jobs`` at a time (default: the number of cores).
     """
     sources = chapter_sources() if sources is None else [Path(s) for s in sources]
     chapters_dir = Path(chapters_dir)
-    jobs = jobs or os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="validate-src-") as tmp:
         tasks = []
         for src in sources:
-            if solutions:
-                nb_path = Path(tmp) / f"{src.stem}.ipynb"
-                nbformat.write(check_source(src), nb_path)
-                tasks.append((str(nb_path), False, src.stem))
-            if stubs:
-                student = chapters_dir / f"{src.stem}.ipynb"
-                if not student.is_file():
-                    raise FileNotFoundError(f"{student} is missing: run `python -m autograder release`")
-                tasks.append((str(student), True, src.stem))
-        results = []
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            futures = [pool.submit(_validate, *task) for task in tasks]
-            iterator = as_completed(futures)
-            if progress:
-                from tqdm.auto import tqdm
-                iterator = tqdm(iterator, total=len(futures), desc="nbgrader validate", unit="nb")
-            for fut in iterator:
-                results.append(fut.result())
-    return sorted(results, key=lambda v: (v.slug, v.invert))
+            student = chapters_dir / f"{src.stem}.ipynb"
+            if not student.is_file():
+                raise FileNotFoundError(f"{student} is missing: run `python -m autograder release`")
+            tasks += [(str(solution_notebook(src, tmp)), False, src.stem), (str(student), True, src.stem)]
+        return validate_notebooks(tasks, jobs=jobs, progress=progress)

@@ -280,7 +280,9 @@ def execute_pages(book: StagedBook, cache_dir: Path, *, jobs: int | None = None,
     deps_file = cache_dir / "dependencies.sha256"
     deps = _fingerprint(DEPENDENCIES, suffixes=(".py", ".json", ".csv", ".npz", ".txt"))
     if deps_file.is_file() and deps_file.read_text() != deps:
-        cache.clear_cache()
+        cache.clear_cache()         # removes the folder
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        cache = get_cache(str(cache_dir))
     deps_file.write_text(deps)
 
     times: dict[str, float | None] = {}
@@ -483,8 +485,12 @@ def book_fingerprint(*, toc: Path = TOC, solutions_dir: Path = SOLUTIONS_DIR,
     return _fingerprint(pages + list(DEPENDENCIES), suffixes=None)
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _count_warnings(log: str) -> int:
-    return len(re.findall(r"(?m)^.*\b(WARNING|ERROR|CRITICAL)\b.*$", log))
+    """Sphinx's warnings and errors in a build log (ANSI colours removed)."""
+    return len(re.findall(r"(?m)^.*\b(WARNING|ERROR|CRITICAL|SEVERE)\b.*$", ANSI.sub("", log)))
 
 
 def build_site(*, solutions: bool = True, force: bool = False, clean: bool = False, jobs: int | None = None,
@@ -545,7 +551,7 @@ def build_site(*, solutions: bool = True, force: bool = False, clean: bool = Fal
             sys.stdout.write(line)
     proc.wait()
     log = "".join(lines)
-    (out_dir / LOG_NAME).write_text(log)
+    (out_dir / LOG_NAME).write_text(ANSI.sub("", log))
     warnings = _count_warnings(log)
 
     problems = []
