@@ -115,10 +115,11 @@ if triton is not None:
         p = p * t + 1.00002368
         p = p * t - 1.26551223
         h = (ax.to(tl.int32, bitcast=True) & -4096).to(tl.float32, bitcast=True)  # clear 12 low mantissa bits
-        gauss = _exp(-0.5 * (h * h)) * tl.exp(-0.5 * (ax - h) * (ax + h))  # exp(-x^2/2)
-        half_erfc = 0.5 * t * gauss * tl.exp(p)  # Phi(-|x|); p in [-1.27, 0], so tl.exp is accurate enough
+        e_h = _exp(-0.5 * (h * h))
+        rest = -0.5 * (ax - h) * (ax + h)  # x^2 - h^2 = (|x| - h)(|x| + h), at most 0.2 in size
+        half_erfc = 0.5 * t * e_h * tl.exp(p + rest)  # Phi(-|x|); p + rest is small, so tl.exp is accurate
         cdf = tl.where(x < 0, half_erfc, 1.0 - half_erfc)
-        return cdf, gauss * 0.3989422804014327  # 1/sqrt(2 pi)
+        return cdf, e_h * tl.exp(rest) * 0.3989422804014327  # phi(x) = exp(-x^2/2) / sqrt(2 pi)
 
     @triton.jit
     def _gate(x, KIND: tl.constexpr):

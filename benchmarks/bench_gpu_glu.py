@@ -1,0 +1,300 @@
+"""Benchmark 6c: the fused Triton GLU gates against torch eager and torch.compile on a CUDA GPU.
+
+For SwiGLU, GeGLU (exact) and GeGLU (tanh), at a few sizes in bfloat16 and float32, it measures
+
+* forward and forward+backward time (median of ``triton.testing.do_bench``, L2 flushed between runs) for
+  the fused kernels (``actlab.triton_glu``), torch eager (``F.silu(a) * b``, ``F.gelu(a) * b``) and
+  ``torch.compile`` of that same eager expression;
+* effective bandwidth: the minimal traffic (forward: read a, b, write out = 3 N elements; forward+backward:
+  that plus read g, a, b, write da, db = 8 N) over the time, in GB/s and as % of the card's peak HBM
+  bandwidth (by device name, or ``--peak-gbps``), next to a measured device-to-device copy;
+* memory: what autograd holds from forward to backward (output + saved tensors) and the peak above the
+  inputs during forward+backward (``torch.cuda.max_memory_allocated``);
+* float32 accuracy on [-10, 10] (max ulp against float64), and a small block-size sweep of the fused kernels.
+
+Targets (issue 2): fused forward >= 85 % of peak HBM bandwidth; fused forward+backward >= 1.6x torch eager.
+
+    PYTHONPATH=src python3 benchmarks/bench_gpu_glu.py            # about 1-2 minutes on an H100
+    PYTHONPATH=src python3 benchmarks/bench_gpu_glu.py --sizes 24 --dtypes bf16 --no-compile   # quick look
+"""
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+PEAK_GBPS = [  # (substring of torch.cuda.get_device_name, peak HBM GB/s from the vendor's data sheet)
+    ("H200", 4800), ("H100 NVL", 3900), ("H100 PCIe", 2000), ("H100", 3350),  # H100 SXM 80GB HBM3
+    ("A100-SXM4-80GB", 2039), ("A100 80GB PCIe", 1935), ("A100", 1555),
+]
+DEVICE = "cuda"
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+TARGET_FWD_PEAK, TARGET_SPEEDUP = 0.85, 1.6
+
+
+def eager_ops():
+    return {
+        "swiglu": lambda a, b: F.silu(a) * b,
+        "geglu": lambda a, b: F.gelu(a) * b,
+        "geglu_tanh": lambda a, b: F.gelu(a, approximate="tanh") * b,
+    }
+
+
+def fused_ops():
+    import actlab.triton_glu as tg
+
+    return {
+        "swiglu": tg.swiglu,
+        "geglu": lambda a, b: tg.geglu(a, b, approximate="none"),
+        "geglu_tanh": lambda a, b: tg.geglu(a, b, approximate="tanh"),
+    }
+
+
+def peak_for(name, override):
+    if override:
+        return override, "--peak-gbps"
+    for key, gbps in PEAK_GBPS:
+        if key in name:
+            return gbps, f"data sheet ({key})"
+    return None, "unknown card: pass --peak-gbps"
+
+
+def bench_ms(fn, rep_ms, grad_to_none=None):
+    from triton.testing import do_bench
+
+    return do_bench(fn, warmup=max(5, rep_ms // 4), rep=rep_ms, grad_to_none=grad_to_none, return_mode="median")
+
+
+def copy_gbps(rep_ms):
+    src = torch.empty(2**28, dtype=torch.float32, device=DEVICE)  # 1 GiB
+    dst = torch.empty_like(src)
+    ms = bench_ms(lambda: dst.copy_(src), rep_ms)
+    return 2 * src.numel() * 4 / ms / 1e6
+
+
+def memory(op, a, b, g):
+    """(MiB held from forward to backward, MiB peak above the inputs during forward+backward)."""
+    a.grad = b.grad = None
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    out = op(a, b)
+    held = torch.cuda.memory_allocated() - base
+    out.backward(g)
+    del out
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - base
+    a.grad = b.grad = None
+    return held / 2**20, peak / 2**20
+
+
+def measure(impls, name, dtype, log2n, rep_ms):
+    n = 2**log2n
+    gen = torch.Generator(device=DEVICE).manual_seed(0)
+    a = (3 * torch.randn(n, device=DEVICE, generator=gen)).to(dtype).requires_grad_(True)
+    b = torch.randn(n, device=DEVICE, generator=gen).to(dtype).requires_grad_(True)
+    g = torch.randn(n, device=DEVICE, generator=gen).to(dtype)
+    rows = {}
+    for impl, op in impls.items():
+        fwd = bench_ms(lambda: op(a, b), rep_ms)
+        fwdbwd = bench_ms(lambda: op(a, b).backward(g), rep_ms, grad_to_none=[a, b])
+        held, peak = memory(op, a, b, g)
+        rows[impl] = dict(fwd=fwd, fwdbwd=fwdbwd, held=held, peak=peak)
+    del a, b, g
+    torch.cuda.empty_cache()
+    return rows
+
+
+def ulp32(ref):
+    _, e = torch.frexp(ref.abs().clamp_min(torch.finfo(torch.float32).tiny))
+    return torch.ldexp(torch.ones_like(ref), e - 24)
+
+
+def reference(name, x):
+    """act(x), act'(x) in float64 with stable formulas."""
+    x = x.double()
+    if name == "swiglu":
+        s = torch.sigmoid(x)
+        return x * s, s * (1 + x * torch.sigmoid(-x))
+    if name == "geglu":
+        cdf = 0.5 * torch.special.erfc(-x / math.sqrt(2))
+        return x * cdf, cdf + x * torch.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+    k = math.sqrt(2 / math.pi)
+    v = 2 * k * (x + 0.044715 * x**3)
+    s = torch.sigmoid(v)
+    return x * s, s + x * 2 * k * (1 + 3 * 0.044715 * x * x) * s * torch.sigmoid(-v)
+
+
+def accuracy(impls, name):
+    """Max ulp error of act(a) and d/da on a float32 sweep of [-10, 10] (b = g = 1), and on the tail [-10, -5]."""
+    a0 = torch.linspace(-10, 10, 2**18 + 1, device=DEVICE, dtype=torch.float32)
+    r_out, r_da = reference(name, a0)
+    tail = a0 <= -5
+    res = {}
+    for impl, op in impls.items():
+        a = a0.clone().requires_grad_(True)
+        b = torch.ones_like(a0, requires_grad=True)
+        out = op(a, b)
+        out.backward(torch.ones_like(out))
+        e_out = (out.detach().double() - r_out).abs() / ulp32(r_out)
+        e_da = (a.grad.double() - r_da).abs() / ulp32(r_da)
+        res[impl] = (e_out.max().item(), e_out[tail].max().item(), e_da[tail].max().item())
+    return res
+
+
+def sweep(name, dtype, log2n, rep_ms, configs):
+    import actlab.triton_glu as tg
+
+    op = fused_ops()[name]
+    n = 2**log2n
+    a = torch.randn(n, device=DEVICE).to(dtype).requires_grad_(True)
+    b = torch.randn(n, device=DEVICE).to(dtype).requires_grad_(True)
+    g = torch.randn(n, device=DEVICE).to(dtype)
+    saved = tg.BLOCK, tg.NUM_WARPS
+    out = []
+    try:
+        for block, warps in configs:
+            tg.BLOCK, tg.NUM_WARPS = block, warps
+            fwd = bench_ms(lambda: op(a, b), rep_ms)
+            fb = bench_ms(lambda: op(a, b).backward(g), rep_ms, grad_to_none=[a, b])
+            out.append((block, warps, fwd, fb))
+    finally:
+        tg.BLOCK, tg.NUM_WARPS = saved
+    return out
+
+
+def print_tables(dname, results, peak):
+    """The time / bandwidth / memory table of one dtype, and its rows of the targets table."""
+    size = torch.finfo(DTYPES[dname]).bits // 8
+    print(f"## {dname}: time, effective bandwidth (% of {peak:.0f} GB/s), memory\n")
+    print("| gate | N | impl | fwd ms | fwd GB/s | fwd % peak | fwd+bwd ms | fwd+bwd GB/s | fwd+bwd % peak "
+          "| fwd+bwd vs eager | held fwd→bwd MiB (×N) | peak fwd+bwd MiB (×N) |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for (log2n, name), rows in results.items():
+        nbytes = 2**log2n * size
+        mib = nbytes / 2**20
+        for impl, r in rows.items():
+            bw_f, bw_fb = 3 * nbytes / r["fwd"] / 1e6, 8 * nbytes / r["fwdbwd"] / 1e6
+            print(f"| {name} | 2^{log2n} | {impl} | {r['fwd']:.3f} | {bw_f:.0f} | {100 * bw_f / peak:.1f} "
+                  f"| {r['fwdbwd']:.3f} | {bw_fb:.0f} | {100 * bw_fb / peak:.1f} "
+                  f"| {rows['eager']['fwdbwd'] / r['fwdbwd']:.2f}× "
+                  f"| {r['held']:.0f} ({r['held'] / mib:.1f}) | {r['peak']:.0f} ({r['peak'] / mib:.1f}) |")
+    print(f"\n## {dname} targets: fused forward ≥ {100 * TARGET_FWD_PEAK:.0f} % of peak, fused fwd+bwd ≥ "
+          f"{TARGET_SPEEDUP}× eager\n")
+    print("| gate | N | fused fwd % peak | fwd target | fwd+bwd speedup vs eager | speedup target "
+          "| compile fwd+bwd time / fused |")
+    print("|---|---|---:|---|---:|---|---:|")
+    for (log2n, name), rows in results.items():
+        pct = 3 * 2**log2n * size / rows["fused"]["fwd"] / 1e6 / peak
+        speed = rows["eager"]["fwdbwd"] / rows["fused"]["fwdbwd"]
+        vs_c = f"{rows['compile']['fwdbwd'] / rows['fused']['fwdbwd']:.2f}" if "compile" in rows else "-"
+        print(f"| {name} | 2^{log2n} | {100 * pct:.1f} | {'met' if pct >= TARGET_FWD_PEAK else 'MISSED'} "
+              f"| {speed:.2f}× | {'met' if speed >= TARGET_SPEEDUP else 'MISSED'} | {vs_c} |")
+    print(flush=True)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[24, 26, 28], help="log2 of the element counts")
+    p.add_argument("--dtypes", nargs="+", default=["bf16", "fp32"], choices=list(DTYPES))
+    p.add_argument("--peak-gbps", type=float, default=None, help="peak HBM bandwidth of the card, GB/s")
+    p.add_argument("--rep-ms", type=int, default=40, help="do_bench repetition time per measurement, ms")
+    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile column")
+    p.add_argument("--no-sweep", action="store_true", help="skip the block-size sweep")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not torch.cuda.is_available():
+        print("bench_gpu_glu: no CUDA device here, nothing to measure (run it on a GPU machine).")
+        return 0
+    return run(args)
+
+
+def run(args):
+    """Measure and print every table (on DEVICE)."""
+    import triton
+
+    import actlab.triton_glu as tg
+
+    dev = torch.cuda.get_device_name()
+    peak, peak_src = peak_for(dev, args.peak_gbps)
+    t_start = time.perf_counter()
+    copy = copy_gbps(args.rep_ms)
+    print(f"# Fused GLU gates on {dev}\n")
+    print(f"torch {torch.__version__}, triton {triton.__version__}; fused kernels BLOCK={tg.BLOCK}, "
+          f"num_warps={tg.NUM_WARPS}")
+    if peak is None:
+        peak, peak_src = copy, "measured copy (no data-sheet peak known for this card)"
+    print(f"peak HBM bandwidth {peak:.0f} GB/s ({peak_src}); measured device-to-device copy {copy:.0f} GB/s "
+          f"= {100 * copy / peak:.1f} % of peak\n")
+
+    names = list(eager_ops())
+    compile_s = {}
+    if not args.no_compile:
+        for attr in ("recompile_limit", "cache_size_limit"):
+            if hasattr(torch._dynamo.config, attr):
+                setattr(torch._dynamo.config, attr, 64)
+    for dname in args.dtypes:  # measure one dtype, then print its tables (partial results survive a timeout)
+        dtype = DTYPES[dname]
+        results = {}  # (log2n, name) -> impl -> row
+        for name in names:
+            impls = {"fused": fused_ops()[name], "eager": eager_ops()[name]}
+            if not args.no_compile:
+                compiled = torch.compile(eager_ops()[name], dynamic=True)
+                x = torch.randn(4096, device=DEVICE, dtype=dtype, requires_grad=True)
+                y = torch.randn(4096, device=DEVICE, dtype=dtype, requires_grad=True)
+                t0 = time.perf_counter()
+                compiled(x, y).sum().backward()
+                torch.cuda.synchronize()
+                compile_s[(dname, name)] = time.perf_counter() - t0
+                impls["compile"] = compiled
+            for log2n in args.sizes:
+                results[(log2n, name)] = measure(impls, name, dtype, log2n, args.rep_ms)
+                print(f"  measured {name} {dname} 2^{log2n} ({time.perf_counter() - t_start:.0f} s)",
+                      file=sys.stderr, flush=True)
+        print_tables(dname, results, peak)
+
+    if compile_s:
+        print("## torch.compile: first call (compile + run, 4096 elements, fwd+bwd)\n")
+        print("| gate | dtype | seconds |\n|---|---|---:|")
+        for (dname, name), s in compile_s.items():
+            print(f"| {name} | {dname} | {s:.1f} |")
+        print()
+
+    print("## float32 accuracy: max ulp against float64 (b = g = 1)\n")
+    print("| gate | impl | act, [-10, 10] | act, [-10, -5] | d/da, [-10, -5] |\n|---|---|---:|---:|---:|")
+    for name in names:
+        impls = {"fused": fused_ops()[name], "eager": eager_ops()[name]}
+        if not args.no_compile:
+            impls["compile"] = torch.compile(eager_ops()[name], dynamic=True)
+        for impl, (full, tail, dtail) in accuracy(impls, name).items():
+            print(f"| {name} | {impl} | {full:.3g} | {tail:.3g} | {dtail:.3g} |")
+    print()
+
+    if not args.no_sweep:
+        log2n = max(args.sizes)
+        configs = [(1024, 4), (2048, 8), (4096, 8), (8192, 16)]
+        print(f"## fused block-size sweep: swiglu, 2^{log2n} elements, GB/s (fwd 3N, fwd+bwd 8N)\n")
+        print("| dtype | BLOCK | num_warps | fwd GB/s | fwd % peak | fwd+bwd GB/s | fwd+bwd % peak |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for dname in args.dtypes:
+            size = torch.finfo(DTYPES[dname]).bits // 8
+            for block, warps, fwd, fb in sweep("swiglu", DTYPES[dname], log2n, args.rep_ms, configs):
+                bf, bfb = 3 * 2**log2n * size / fwd / 1e6, 8 * 2**log2n * size / fb / 1e6
+                print(f"| {dname} | {block} | {warps} | {bf:.0f} | {100 * bf / peak:.1f} | {bfb:.0f} "
+                      f"| {100 * bfb / peak:.1f} |")
+        print()
+    print(f"total {time.perf_counter() - t_start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
