@@ -160,9 +160,20 @@ def grade_one(job: dict) -> dict:
 _SLOTS = None
 
 
+def quiet_nbgrader() -> None:
+    """nbgrader 0.9.6's gradebook code triggers SQLAlchemy 2.x warnings that mean nothing here."""
+    import warnings
+    try:
+        from sqlalchemy.exc import SAWarning
+        warnings.filterwarnings("ignore", category=SAWarning)
+    except ImportError:
+        pass
+
+
 def _init_worker(slots) -> None:
     os.environ["AUTOGRADER_SLOT"] = str(slots.get())
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    quiet_nbgrader()
 
 
 # --------------------------------------------------------------------------- the class
@@ -194,6 +205,7 @@ def grade(submissions: Path | str | None = None, sources: list[Path] | None = No
     from . import reports
 
     opts = options or GradeOptions()
+    quiet_nbgrader()
     t0 = time.perf_counter()
     sources = [Path(s) for s in (sources or chapter_sources())]
     if not sources:
