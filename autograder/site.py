@@ -193,7 +193,7 @@ def stage(book_src: Path | str = BOOK_SRC, *, toc: Path | str = TOC, solutions_d
     """Assemble a complete Jupyter Book source in ``book_src``.
 
     ``_config.yml``, ``references.bib`` and ``_static/`` come from the repository root; the toc's pages
-    from the toc's folder; each chapter ``chapters/NN_slug`` becomes ``chapters/NN_slug.ipynb``, the page
+    from the toc's folder, else from the repository root; each chapter ``chapters/NN_slug`` becomes ``chapters/NN_slug.ipynb``, the page
     notebook of ``solutions_dir/NN_slug.md``. Files left from an earlier staging are removed.
     """
     book_src, toc, solutions_dir = Path(book_src), Path(toc), Path(solutions_dir)
@@ -218,7 +218,7 @@ def stage(book_src: Path | str = BOOK_SRC, *, toc: Path | str = TOC, solutions_d
             chapters[slug], pages[slug] = source, page
             staged[f"{entry}.ipynb"] = (nbformat.writes(page) + "\n").encode()
             continue
-        candidates = [toc.parent / f"{entry}{ext}" for ext in (".md", ".ipynb")] + [toc.parent / entry]
+        candidates = [folder / f"{entry}{ext}" for folder in (toc.parent, ROOT) for ext in (".md", ".ipynb")]
         found = next((c for c in candidates if c.is_file()), None)
         if found is None:
             raise BuildError(f"{toc.name} lists {entry}, but no {entry}.md or {entry}.ipynb exists")
@@ -241,9 +241,16 @@ def stage(book_src: Path | str = BOOK_SRC, *, toc: Path | str = TOC, solutions_d
 # execution: every page notebook that the cache does not hold, in parallel, into myst-nb's cache
 
 
-def _execute_one(path: str, timeout: int) -> tuple[str, str, float, str | None]:
-    """Execute one page notebook as myst-nb would (cwd: its folder; stop at the first error)."""
+def _execute_one(path: str, timeout: int, threads: int) -> tuple[str, str, float, str | None]:
+    """Execute one page notebook as myst-nb would (cwd: its folder; stop at the first error).
+
+    ``threads``: the kernel's share of the cores (OpenMP / MKL threads), so parallel chapters do not
+    oversubscribe the machine; a value already set in the environment wins.
+    """
     from jupyter_cache.executors.utils import single_nb_execution
+
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, str(threads))
 
     nb = nbformat.read(path, as_version=4)
     result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout, allow_errors=False,
@@ -300,7 +307,8 @@ def execute_pages(book: StagedBook, cache_dir: Path, *, jobs: int | None = None,
     failures = []
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        futures = [pool.submit(_execute_one, str(p), timeout) for p in todo]
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        futures = [pool.submit(_execute_one, str(p), timeout, threads) for p in todo]
         done = as_completed(futures)
         if progress:
             from tqdm.auto import tqdm
