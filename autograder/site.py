@@ -483,7 +483,9 @@ def book_fingerprint(*, toc: Path = TOC, solutions_dir: Path = SOLUTIONS_DIR,
                      chapters_dir: Path = CHAPTERS_DIR) -> str:
     """A hash of everything a built site depends on (config, pages, chapters, library, this pipeline)."""
     entries = toc_entries(toc)
-    pages = [toc, CONFIG] + [ROOT / n for n in SHARED] + [Path(__file__).parent, ROOT / "requirements.txt"]
+    here = Path(__file__).parent
+    pipeline = [here / "site.py", here / "release.py", here / "nbgrader_config.py"]
+    pages = [toc, CONFIG] + [ROOT / n for n in SHARED] + pipeline + [ROOT / "requirements.txt"]
     for entry in entries:
         slug = chapter_slug(entry)
         if slug:
@@ -504,7 +506,8 @@ def _count_warnings(log: str) -> int:
 def build_site(*, solutions: bool = True, force: bool = False, clean: bool = False, jobs: int | None = None,
                release_first: bool = True, book_src: Path | str = BOOK_SRC, out_dir: Path | str = OUT_DIR,
                toc: Path | str = TOC, solutions_dir: Path | str = SOLUTIONS_DIR,
-               chapters_dir: Path | str = CHAPTERS_DIR, timeout: int = 120, quiet: bool = False) -> BuildResult:
+               chapters_dir: Path | str = CHAPTERS_DIR, timeout: int | None = None,
+               quiet: bool = False) -> BuildResult:
     """Build the site strictly: ``jupyter-book build -W -n --keep-going`` (plus ``--all`` when ``force``).
 
     Steps: (1) regenerate the student notebooks (``release_first``); (2) stage the book source; (3)
@@ -542,6 +545,8 @@ def build_site(*, solutions: bool = True, force: bool = False, clean: bool = Fal
                          chapters_dir=chapters_dir)
         for path in report.written:
             print(f"wrote {path} (a generated student notebook: commit it)")
+    if timeout is None:         # the cell timeout of _config.yml, as myst-nb would use it
+        timeout = int((yaml.safe_load(CONFIG.read_text(encoding="utf-8")).get("execute") or {}).get("timeout", 120))
     exec_start = time.perf_counter()
     executed = execute_pages(book, out_dir / ".jupyter_cache", jobs=jobs, timeout=timeout, progress=not quiet)
     exec_seconds = time.perf_counter() - exec_start
