@@ -426,6 +426,23 @@ def external_resources(html_dir: Path) -> list[str]:
     return found
 
 
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{5,}")
+
+
+def searchindex_terms(html_dir: Path | str) -> set[str]:
+    """The (stemmed) words of the site's search index, titles included."""
+    text = (Path(html_dir) / "searchindex.js").read_text(encoding="utf-8")
+    data = json.loads(text[text.index("(") + 1:text.rindex(")")])
+    return set(data.get("terms", {})) | set(data.get("titleterms", {}))
+
+
+def search_stem(word: str) -> str:
+    """A word as Sphinx's English search index stores it."""
+    from sphinx.search.en import SearchEnglish
+
+    return SearchEnglish({}).stem(word.lower())
+
+
 #: nbgrader's markers never reach the site (solution toggles show the code without them).
 MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN SOLUTION", "END SOLUTION", "BEGIN MARK SCHEME")
 
@@ -439,6 +456,14 @@ def audit(html_dir: Path | str, book: StagedBook, *, solutions: bool) -> list[st
         for line, kind in secret_snippets(check_source(source), book.pages[slug], solutions=solutions).items():
             secrets.setdefault(line, (kind, slug))
     problems = []
+    # identifiers that only the secrets use must not be searchable either
+    staged = "\n".join(f.read_text(encoding="utf-8", errors="replace") for f in book.src.rglob("*")
+                       if f.suffix in (".md", ".ipynb"))
+    terms = searchindex_terms(html_dir) if (html_dir / "searchindex.js").is_file() else set()
+    for line, (kind, slug) in secrets.items():
+        for word in IDENTIFIER.findall(line):
+            if word not in staged and (search_stem(word) in terms or word.lower() in terms):
+                problems.append(f"searchindex.js: contains {word!r}, from a {kind} line of {slug}")
     for rel, text in site_texts(html_dir):
         for marker in MARKERS:
             if marker in text:

@@ -19,8 +19,8 @@ from bs4 import BeautifulSoup
 
 from autograder.release import CHAPTERS_DIR, ROOT, check_source, is_solution, is_test, split_hidden
 from autograder.site import (CHAPTER_PREFIX, SKIP_EXECUTION, BuildResult, audit, build_site, chapter_slug,
-                             ensure_built, external_resources, page_notebook, secret_snippets, site_texts,
-                             stage, toc_entries)
+                             ensure_built, external_resources, page_notebook, search_stem, searchindex_terms,
+                             secret_snippets, site_texts, stage, toc_entries)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FIXTURE = FIXTURES / "solutions" / "98_fixture.md"
@@ -178,6 +178,23 @@ def test_leak_detector_sees_the_visible_tests(slug, html, book):
     assert secret_snippets(source, book.pages[slug], solutions=True), f"{slug}: hidden tests to look for"
 
 
+def test_audit_flags_leaks(tmp_path):
+    """A site with a hidden test in a page, a marker in a notebook and a hidden name in the search index."""
+    book = stage(tmp_path / "book", toc=FIXTURES / "book" / "_toc.yml", solutions_dir=FIXTURES / "solutions")
+    site = tmp_path / "html"
+    (site / "chapters").mkdir(parents=True)
+    (site / "chapters" / "98_fixture.html").write_text(
+        '<pre><span class="n">fixture_hidden_z</span> <span class="o">=</span> '
+        'fixture_hidden_rng.normal(size=57)</pre>')
+    (site / "leak.ipynb").write_text('{"cells": [{"source": ["### BEGIN HIDDEN TESTS\\n"]}]}')
+    (site / "searchindex.js").write_text('Search.setIndex({"terms": {"%s": 0}, "titleterms": {}})'
+                                         % search_stem("fixture_hidden_rng"))
+    problems = "\n".join(audit(site, book, solutions=True))
+    assert "chapters/98_fixture.html: contains a hidden test line of 98_fixture" in problems
+    assert "leak.ipynb: contains the marker 'BEGIN HIDDEN TESTS'" in problems
+    assert "searchindex.js: contains 'fixture_hidden_rng'" in problems
+
+
 def test_no_resources_from_another_host(html):
     assert external_resources(html) == []
 
@@ -228,6 +245,8 @@ def test_graded_cohort_switch_removes_every_solution(tmp_path):
     html = Path(on.html_dir)
     assert on.ok and on.warnings == 0
     assert solution_line in dict(site_texts(html))["chapters/98_fixture.html"]
+    terms = searchindex_terms(html)      # the search index holds the visible code, not the hidden tests
+    assert search_stem("fixture_abs") in terms and search_stem("fixture_hidden_rng") not in terms
 
     off = build_site(solutions=False, release_first=False, **paths)
     assert off.ok and not off.solutions and off.warnings == 0
