@@ -1,0 +1,871 @@
+"""Activation functions from scratch, as ``torch.autograd.Function`` s with hand-written backward passes.
+
+Every activation comes in three layers:
+
+* a **formula** ``_name(x, ...) -> (value, local derivative)`` written with elementary torch ops.  It is the
+  whole lesson: the numerically stable formula *is* the code, with one comment saying why;
+* an **autograd Function** ``Name`` whose forward evaluates the formula and saves the local derivative, and
+  whose backward multiplies it by the incoming gradient (no autograd through the formula);
+* the **public function** with torch's name and signature (``actlab.gelu(x, approximate="tanh")``), which
+  checks its input and calls ``Name.apply``.
+
+None of them calls the torch function it re-implements (``torch.sigmoid``, ``F.gelu``, ``F.softmax``, ...):
+``tests/test_dispatch.py`` records every aten operator they dispatch and proves it.
+
+Conventions shared by all functions (implemented once, in :func:`_chunked`):
+
+* any shape (empty and 0-d included), contiguous or not, CPU or CUDA;
+* float16 and bfloat16 are computed in float32 and rounded once; the saved derivatives stay in float32 so
+  that the backward pass also rounds once; float32 and float64 are computed in their own precision (except
+  where a formula asks for more, see :func:`gelu`);
+* large contiguous CPU tensors are processed in cache-sized chunks, so the temporaries of a formula are
+  reused from the cache instead of being fresh 64 MB allocations (that alone makes naive composition ~10x
+  slower than torch at 16M elements);
+* :func:`compiled` gives the same formulas through ``torch.compile`` (one fused kernel per pass).
+"""
+from __future__ import annotations
+
+import math
+import os
+from decimal import Decimal, getcontext
+from functools import reduce
+
+import torch
+from torch.autograd.function import once_differentiable
+
+__all__ = [
+    "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "softplus", "softmax", "log_softmax",
+    "gelu", "silu", "swish", "glu", "swiglu", "geglu", "compiled", "CHUNK",
+]
+
+Tensor = torch.Tensor
+getcontext().prec = 40
+
+CHUNK = 1 << 17
+"""Elements per chunk on the CPU: a formula's handful of temporaries of this size stay in a core's L2."""
+
+_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_GELU_FORMS = ("none", "tanh", "sigmoid")
+
+# constants, computed once in double precision
+_SQRT1_2 = math.sqrt(0.5)
+# 1/sqrt2 = hi + lo in float32 and in float64 (lo: what the rounded constant misses, from 40-digit decimals)
+_SQRT1_2_LO = {dt: float(Decimal(2).sqrt() / 2 - Decimal(float(torch.tensor(_SQRT1_2, dtype=dt))))
+               for dt in (torch.float32, torch.float64)}
+_2_SQRTPI = 2.0 / math.sqrt(math.pi)
+_1_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_GELU_TANH_A = 2.0 * math.sqrt(2.0 / math.pi)            # sigma(2u) with 2u = x (A + B x^2)
+_GELU_TANH_B = 2.0 * math.sqrt(2.0 / math.pi) * 0.044715
+_GELU_SIGMOID = 1.702
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+# --------------------------------------------------------------------------------------------------------
+# the one helper: dtype policy + cache-sized chunks
+# --------------------------------------------------------------------------------------------------------
+def _chunked(fn, *tensors, dim=None, wide=False, saved=True):
+    """Evaluate the formula ``fn(*tensors)``, which returns a tensor or ``(result, *saved_for_backward)``.
+
+    Inputs are computed in at least float32 (float64 for float32 inputs when ``wide``); the result is rounded
+    once to the first input's dtype, saved tensors are kept in at least float32 (``saved=False`` drops them:
+    None). ``dim`` marks a formula that reduces along that dimension (softmax, glu): it gets ``dim=`` and is
+    chunked only along the dimensions before it. Big CPU inputs are split into chunks of about :data:`CHUNK`
+    elements whose results are written into preallocated outputs, so the formula's temporaries stay in cache.
+    """
+    x = tensors[0]
+    compute = reduce(torch.promote_types, (t.dtype for t in tensors), torch.float32)
+    if wide and compute == torch.float32:
+        compute = torch.float64
+    keep = torch.promote_types(x.dtype, torch.float32)
+    big = x.device.type == "cpu" and x.numel() > CHUNK and not torch.compiler.is_compiling()
+    if dim is None:        # elementwise: any view of the data will do
+        views, rows, kw = (t.reshape(-1) for t in tensors), CHUNK, {}
+    else:                  # view as (outer, size along dim, inner); reduce along 1, chunk along 0
+        outer, inner = math.prod(x.shape[:dim]), math.prod(x.shape[dim + 1:])
+        big = big and outer > 1
+        views = (t.reshape(outer, t.shape[dim], inner) for t in tensors)
+        rows, kw = max(1, CHUNK // (x.shape[dim] * inner)), {"dim": 1}
+    if not big:
+        views, rows, kw = tensors, None, ({} if dim is None else {"dim": dim})
+    views = [v.to(compute) if rows is None else v.contiguous() for v in views]
+
+    n = len(views[0]) if rows else 1
+    outs, single = [], True
+    for start in range(0, n, rows or 1):
+        res = fn(*(v if rows is None else v[start:start + rows].to(compute) for v in views), **kw)
+        single = not isinstance(res, tuple)
+        res = (res,) if single else res
+        if not outs:       # allocate once; a saved tensor that is the result itself shares its buffer
+            dtypes = [x.dtype] + [keep] * (len(res) - 1)
+            for i, (r, d) in enumerate(zip(res, dtypes)):
+                if i and (not saved or r is None):
+                    outs.append(None)
+                elif i and r is res[0] and d == x.dtype:
+                    outs.append(outs[0])
+                elif rows is None:
+                    outs.append(r.to(d))
+                else:
+                    outs.append(x.new_empty((n, *r.shape[1:]), dtype=d))
+        if rows is not None:
+            for i, (o, r) in enumerate(zip(outs, res)):
+                if o is not None and (i == 0 or o is not outs[0]):
+                    o[start:start + rows] = r
+    if rows is not None:
+        shape = lambda o: x.shape if dim is None else (*x.shape[:dim], o.shape[1], *x.shape[dim + 1:])
+        outs = [None if o is None else o.view(shape(o)) for o in outs]
+    return outs[0] if single else tuple(outs)
+
+
+def _chain(grad, ctx):
+    """Backward of y = f(x) when the forward saved f'(x): the chain rule, grad * f'(x)."""
+    (slope,) = ctx.saved_tensors
+    return _chunked(torch.mul, grad, slope)
+
+
+def _step(x):
+    """1 where x > 0, else 0 (NaN -> 0), as a float tensor: cheaper on the CPU than a boolean mask."""
+    return torch.sign(x).clamp_(min=0)
+
+
+def _check(x, name):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"actlab.{name} expects a torch.Tensor, got {type(x).__name__}")
+    if x.dtype not in _FLOATS:
+        raise TypeError(
+            f"actlab.{name} expects a floating-point tensor (float16, bfloat16, float32 or float64), "
+            f"got {x.dtype}; convert it first, e.g. x.float()")
+    return x
+
+
+def _check_dim(x, dim, name):
+    if not isinstance(dim, int):
+        raise TypeError(f"actlab.{name}: dim must be an int, got {type(dim).__name__}")
+    n = max(x.dim(), 1)
+    if not -n <= dim < n:
+        raise IndexError(f"actlab.{name}: dim {dim} is out of range for a tensor with {x.dim()} dimensions")
+    return dim % n
+
+
+def _check_pair(a, b, name):
+    _check(a, name)
+    _check(b, name)
+    if a.shape != b.shape:
+        raise ValueError(f"actlab.{name}: the gate input a and the value b must have the same shape, "
+                         f"got {tuple(a.shape)} and {tuple(b.shape)}")
+    if a.dtype != b.dtype:
+        raise TypeError(f"actlab.{name}: a and b must have the same dtype, got {a.dtype} and {b.dtype}")
+    if a.device != b.device:
+        raise ValueError(f"actlab.{name}: a and b are on different devices ({a.device} and {b.device})")
+
+
+def _check_gelu_form(approximate, name="gelu"):
+    if approximate not in _GELU_FORMS:
+        raise ValueError(f"actlab.{name}: approximate must be one of {_GELU_FORMS}, got {approximate!r}")
+    return approximate
+
+
+# --------------------------------------------------------------------------------------------------------
+# formulas: value and local derivative, written with elementary ops
+# --------------------------------------------------------------------------------------------------------
+def _sigmoid(x):
+    e = torch.exp(-x.abs())                         # e^{-|x|} <= 1 never overflows
+    r = torch.reciprocal(e + 1)
+    y = torch.exp(x.clamp(max=0)).mul_(r)           # two branches in one: e^{min(x,0)} / (1 + e^{-|x|})
+    return y, e.mul_(r).mul_(r)                     # sigma'(x) = sigma(x) sigma(-x) = e / (1+e)^2, no 1 - y
+
+
+def _times_sigmoid(x, v):
+    """x sigma(v), sigma(v) and sigma'(v), for the activations that multiply by a sigmoid (SiLU, Swish, GELU's
+    approximations, GLU). The product is formed as (x h)(h r), h = e^{min(v,0)/2}: where sigma(v) alone is
+    subnormal (v < -87 in float32), x sigma(v) need not be, and it keeps its digits."""
+    h = torch.exp(v.clamp(max=0).mul_(0.5))
+    e = torch.exp(-v.abs())
+    r = torch.reciprocal(e + 1)
+    hr = h * r
+    return (x * h).mul_(hr), hr.mul_(h), e.mul_(r).mul_(r)
+
+
+def _two_sum(a, b):
+    """s = fl(a + b) and the exact rounding error a + b - s (Knuth's TwoSum, six additions, no branch)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)).add_(b - bb)
+
+
+def _tanh(x):
+    # (e^{2x} - 1) / (e^{2x} + 1) with expm1, so small |x| keeps every digit; |x| <= 20 is enough for
+    # tanh to reach +-1 in float64, and keeps e^{2x} finite
+    u = torch.expm1(x.clamp(-20.0, 20.0).mul_(2.0))
+    y = u.div_(u + 2.0)
+    return y, 1.0 - y * y
+
+
+def _relu(x):
+    return x.clamp(min=0), _step(x)
+
+
+def _leaky_relu(x, slope):
+    # max(x, slope*x) for slope <= 1 (min for slope > 1): the two branches without a mask
+    y = torch.maximum(x, slope * x) if slope <= 1 else torch.minimum(x, slope * x)
+    return y, _step(x).mul_(1.0 - slope).add_(slope)
+
+
+def _elu(x, alpha, scale=1.0):
+    # alpha (e^x - 1) with expm1: full relative accuracy for small negative x, where e^x - 1 cancels
+    em1 = torch.expm1(x.clamp(max=0))
+    pos = x.clamp(min=0)
+    y = (pos if scale == 1.0 else pos.mul_(scale)).add_(em1, alpha=scale * alpha)
+    slope = (em1 + 1.0).mul_(scale * alpha).add_(_step(x), alpha=scale - scale * alpha)
+    return y, slope
+
+
+def _softplus(x, beta, threshold):
+    v = x if beta == 1.0 else beta * x
+    e = torch.exp(-v.abs())
+    # log(1 + e^v) = max(v, 0) + log1p(e^{-|v|}): never exponentiates a positive number
+    y = v.clamp(min=0).add_(torch.log1p(e))
+    if beta != 1.0:
+        y.div_(beta)
+    s = torch.maximum(e, _step(v)).div_(e + 1.0)    # sigma(v) (two branches, as in _sigmoid)
+    linear = _step(v - threshold)                   # torch's convention: x itself where beta x > threshold
+    return torch.lerp(y, x, linear), torch.maximum(s, linear)
+
+
+def _exp_minus_max(x, dim, with_index=False):
+    """The row maxima m and e^{x - m}: every exponent <= 0, so no overflow, and the largest term is exactly 1.
+
+    x - m is rounded, and exp turns that absolute error into a relative one (up to |x - m|/2 ULP); the exact
+    rounding error r (TwoSum) is added back, e^{z + r} = e^z (1 + r). r is NaN where z is infinite (-inf
+    inputs, or x - m overflowing): there e^z is 0 and r is dropped."""
+    m, i = x.max(dim, keepdim=True) if with_index else (x.amax(dim, keepdim=True), None)
+    z, r = _two_sum(x, -m)
+    e = torch.exp(z)
+    return e.addcmul_(e, r.nan_to_num_(0.0, 0.0, 0.0)), z, i
+
+
+def _row_sum(e, dim):
+    """Sum along dim accumulated in float64: one rounding instead of one per term."""
+    return e.sum(dim, keepdim=True, dtype=torch.float64)
+
+
+def _softmax(x, dim):
+    e, _, _ = _exp_minus_max(x, dim)
+    y = e.div_(_row_sum(e, dim).to(e.dtype))
+    return y, y
+
+
+def _softmax_backward(grad, y, dim):
+    return y * (grad - (grad * y).sum(dim, keepdim=True))     # J^T g with J = diag(y) - y y^T
+
+
+def _log_softmax(x, dim):
+    e, z, i = _exp_minus_max(x, dim, with_index=True)
+    # log sum e^z = log1p(sum of the terms other than the maximum's e^0 = 1): a tiny remainder keeps its digits
+    y = z.sub_(torch.log1p(_row_sum(e.scatter_(dim, i, 0.0), dim)).to(z.dtype))
+    return y, y
+
+
+def _log_softmax_backward(grad, y, dim):
+    return grad - torch.exp(y) * grad.sum(dim, keepdim=True)
+
+
+def _gelu_erf(x):
+    # x Phi(x) = x/2 erfc(-x/sqrt2): erfc keeps its relative accuracy in the left tail, where 1 + erf cancels
+    # (torch's own gelu loses every digit below x = -5 that way)
+    c = torch.full((), -_SQRT1_2, dtype=x.dtype, device=x.device)
+    t = x * c
+    # the error of t = -x/sqrt2: its rounding (exact by a fused multiply-add) and that of the constant
+    r = torch.addcmul(-t, x, c).sub_(x, alpha=_SQRT1_2_LO[x.dtype])
+    q = torch.exp(-t * t)                           # e^{-t^2} = sqrt(2 pi) phi(x)
+    # erfc amplifies the relative error of t by 2t^2 (~100 at x = -10): correct to first order,
+    # erfc(t + r) = erfc(t) - r (2/sqrt pi) e^{-t^2}
+    big_phi = torch.special.erfc(t).sub_(r.mul_(q), alpha=_2_SQRTPI).mul_(0.5)
+    return x * big_phi, big_phi.add_(x * q, alpha=_1_SQRT2PI)     # Phi(x) + x phi(x)
+
+
+def _gelu_tanh(x):
+    # 0.5 x (1 + tanh u) = x sigma(2u), 2u = x (A + B x^2); x is clamped to +-100 where sigma(2u) is exactly
+    # 0 or 1, so x^3 cannot overflow. Computed in float64 for float32 inputs (see gelu).
+    xc = x.clamp(-100.0, 100.0)
+    x2 = xc * xc
+    y, s, ds = _times_sigmoid(x, x2.mul(_GELU_TANH_B).add_(_GELU_TANH_A).mul_(xc))
+    return y, s.addcmul_(ds, x2.mul_(3.0 * _GELU_TANH_B).add_(_GELU_TANH_A).mul_(xc))
+
+
+def _gelu_sigmoid(x):
+    y, s, ds = _times_sigmoid(x, x * _GELU_SIGMOID)               # x sigma(1.702 x)
+    return y, s.add_(ds.mul_(x), alpha=_GELU_SIGMOID)
+
+
+_GELU_FORMULAS = {"none": _gelu_erf, "tanh": _gelu_tanh, "sigmoid": _gelu_sigmoid}
+
+
+def _swish(x, beta, want_beta=False):
+    v = (beta * x).clamp(-1e4, 1e4)                 # sigma(+-1e4) is already exactly 1 or 0; keeps v*ds finite
+    y, s, ds = _times_sigmoid(x, v)
+    dbeta = x * (x * ds) if want_beta else None     # dy/dbeta = x^2 sigma'(beta x), ordered to avoid overflow
+    dx = s.add_(ds.mul_(v))                         # dy/dx = sigma(v) + v sigma'(v)
+    return (y, dx, dbeta) if want_beta else (y, dx)
+
+
+def _silu(x):
+    y, s, ds = _times_sigmoid(x, x)
+    return y, s.add_(ds.mul_(x))
+
+
+def _glu(x, dim):
+    a, b = x.chunk(2, dim)
+    y, s, ds = _times_sigmoid(a, b)
+    return y, s, ds.mul_(a)                     # a sigma(b); d/da = sigma(b), d/db = a sigma'(b)
+
+
+def _glu_backward(grad, da, db, dim):
+    return torch.cat([grad * da, grad * db], dim)
+
+
+def _gated(formula):
+    def gate(a, b):
+        f, df = formula(a)
+        return f * b, df.mul_(b), f                 # act(a) b; d/da = act'(a) b, d/db = act(a)
+    return gate
+
+
+def _gate_backward(grad, da, db):
+    return grad * da, grad * db
+
+
+# --------------------------------------------------------------------------------------------------------
+# autograd Functions
+# --------------------------------------------------------------------------------------------------------
+class Sigmoid(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        y, slope = _chunked(_sigmoid, x, saved=ctx.needs_input_grad[0])
+        ctx.save_for_backward(slope)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        return _chain(grad, ctx)
+
+
+class Tanh(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        y, slope = _chunked(_tanh, x, saved=ctx.needs_input_grad[0])
+        ctx.save_for_backward(slope)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        return _chain(grad, ctx)
+
+
+class ReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        y, slope = _chunked(_relu, x, saved=ctx.needs_input_grad[0])
+        ctx.save_for_backward(slope)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        return _chain(grad, ctx)
+
+
+class LeakyReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, negative_slope):
+        y, slope = _chunked(lambda x: _leaky_relu(x, negative_slope), x, saved=ctx.needs_input_grad[0])
+        ctx.save_for_backward(slope)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        return _chain(grad, ctx), None
+
+
+class ELU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, alpha, scale):
+        y, slope = _chunked(lambda x: _elu(x, alpha, scale), x, saved=ctx.needs_input_grad[0])
+        ctx.save_for_backward(slope)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        return _chain(grad, ctx), None, None
+
+
+class Softplus(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, beta, threshold):
+        y, slope = _chunked(lambda x: _softplus(x, beta, threshold), x,
+                             saved=ctx.needs_input_grad[0])
+        ctx.save_for_backward(slope)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        return _chain(grad, ctx), None, None
+
+
+class GELU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, approximate):
+        y, slope = _chunked(_GELU_FORMULAS[approximate], x, wide=approximate == "tanh",
+                             saved=ctx.needs_input_grad[0])
+        ctx.save_for_backward(slope)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        return _chain(grad, ctx), None
+
+
+class SiLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        y, slope = _chunked(_silu, x, saved=ctx.needs_input_grad[0])
+        ctx.save_for_backward(slope)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        return _chain(grad, ctx)
+
+
+class Swish(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, beta):
+        want_beta = ctx.needs_input_grad[1]
+        if isinstance(beta, Tensor) and beta.numel() > 1:          # a per-channel beta: broadcast it
+            y, dx, *dbeta = _chunked(lambda x, b: _swish(x, b, want_beta), x, beta.expand_as(x))
+        else:
+            y, dx, *dbeta = _chunked(lambda x: _swish(x, beta, want_beta), x)
+        ctx.beta_shape = beta.shape if isinstance(beta, Tensor) else None
+        ctx.beta_dtype = beta.dtype if isinstance(beta, Tensor) else None
+        ctx.save_for_backward(dx, *dbeta)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        dx, *dbeta = ctx.saved_tensors
+        grad_x = _chunked(torch.mul, grad, dx)
+        grad_beta = None
+        if dbeta:          # dL/dbeta = sum over the broadcast dimensions of grad * x^2 sigma'(beta x)
+            grad_beta = (grad.to(dbeta[0].dtype) * dbeta[0]).sum_to_size(ctx.beta_shape).to(ctx.beta_dtype)
+        return grad_x, grad_beta
+
+
+class Softmax(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        y, saved = _chunked(_softmax, x, dim=dim, saved=ctx.needs_input_grad[0])
+        ctx.save_for_backward(saved)
+        ctx.dim = dim
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return _chunked(_softmax_backward, grad, y, dim=ctx.dim), None
+
+
+class LogSoftmax(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        y, saved = _chunked(_log_softmax, x, dim=dim, saved=ctx.needs_input_grad[0])
+        ctx.save_for_backward(saved)
+        ctx.dim = dim
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return _chunked(_log_softmax_backward, grad, y, dim=ctx.dim), None
+
+
+class GLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        y, da, db = _chunked(_glu, x, dim=dim, saved=ctx.needs_input_grad[0])
+        ctx.save_for_backward(da, db)
+        ctx.dim = dim
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        return _chunked(_glu_backward, grad, *ctx.saved_tensors, dim=ctx.dim), None
+
+
+class GatedActivation(torch.autograd.Function):
+    """act(a) * b for act = silu (SwiGLU) or gelu (GeGLU): two inputs, two gradients."""
+
+    @staticmethod
+    def forward(ctx, a, b, formula, wide):
+        y, da, db = _chunked(_gated(formula), a, b, wide=wide, saved=any(ctx.needs_input_grad))
+        ctx.save_for_backward(da, db)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        da, db = ctx.saved_tensors
+        grad_a, grad_b = _chunked(_gate_backward, grad, da, db)
+        return grad_a, grad_b.to(grad.dtype), None, None
+
+
+# --------------------------------------------------------------------------------------------------------
+# the public API, with torch's names and signatures
+# --------------------------------------------------------------------------------------------------------
+def sigmoid(x: Tensor) -> Tensor:
+    r"""Logistic sigmoid.
+
+    .. math::
+        \sigma(x) = \frac{1}{1 + e^{-x}}, \qquad \sigma'(x) = \sigma(x)\,\sigma(-x)
+
+    Evaluated as :math:`e^{\min(x,0)} / (1 + e^{-|x|})`, which never exponentiates a positive number.
+
+    Args:
+        x: input tensor of any shape (float16, bfloat16, float32 or float64).
+
+    Reference:
+        Rumelhart, Hinton & Williams, *Learning representations by back-propagating errors*, Nature 1986.
+    """
+    return Sigmoid.apply(_check(x, "sigmoid"))
+
+
+def tanh(x: Tensor) -> Tensor:
+    r"""Hyperbolic tangent.
+
+    .. math::
+        \tanh x = \frac{e^{2x} - 1}{e^{2x} + 1} = 2\sigma(2x) - 1, \qquad \tanh' x = 1 - \tanh^2 x
+
+    Evaluated with ``expm1`` so that small inputs keep their relative accuracy.
+
+    Args:
+        x: input tensor of any shape.
+
+    Reference:
+        LeCun, Bottou, Orr & Mueller, *Efficient BackProp*, in Neural Networks: Tricks of the Trade, 1998.
+    """
+    return Tanh.apply(_check(x, "tanh"))
+
+
+def relu(x: Tensor) -> Tensor:
+    r"""Rectified linear unit.
+
+    .. math::
+        \mathrm{ReLU}(x) = \max(x, 0), \qquad \mathrm{ReLU}'(x) = [x > 0]
+
+    Args:
+        x: input tensor of any shape.
+
+    Reference:
+        Nair & Hinton, *Rectified Linear Units Improve Restricted Boltzmann Machines*, ICML 2010;
+        Glorot, Bordes & Bengio, *Deep Sparse Rectifier Neural Networks*, AISTATS 2011.
+    """
+    return ReLU.apply(_check(x, "relu"))
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    r"""Leaky ReLU.
+
+    .. math::
+        \mathrm{LeakyReLU}(x) = \begin{cases} x & x > 0 \\ \gamma x & x \le 0 \end{cases}
+
+    Args:
+        x: input tensor of any shape.
+        negative_slope: :math:`\gamma`, the slope for negative inputs. Default: 0.01.
+
+    Reference:
+        Maas, Hannun & Ng, *Rectifier Nonlinearities Improve Neural Network Acoustic Models*, ICML 2013.
+    """
+    return LeakyReLU.apply(_check(x, "leaky_relu"), float(negative_slope))
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    r"""Exponential linear unit.
+
+    .. math::
+        \mathrm{ELU}(x) = \begin{cases} x & x > 0 \\ \alpha\,(e^{x} - 1) & x \le 0 \end{cases}
+
+    Evaluated as :math:`\max(x,0) + \alpha\,\mathrm{expm1}(\min(x,0))`.
+
+    Args:
+        x: input tensor of any shape.
+        alpha: :math:`\alpha`, the value ELU saturates to for :math:`x \to -\infty` is :math:`-\alpha`.
+            Default: 1.0.
+
+    Reference:
+        Clevert, Unterthiner & Hochreiter, *Fast and Accurate Deep Network Learning by Exponential Linear
+        Units (ELUs)*, ICLR 2016. https://arxiv.org/abs/1511.07289
+    """
+    return ELU.apply(_check(x, "elu"), float(alpha), 1.0)
+
+
+def selu(x: Tensor) -> Tensor:
+    r"""Scaled exponential linear unit.
+
+    .. math::
+        \mathrm{SELU}(x) = \lambda \begin{cases} x & x > 0 \\ \alpha\,(e^{x} - 1) & x \le 0 \end{cases}
+
+    with :math:`\alpha \approx 1.6733` and :math:`\lambda \approx 1.0507`, the fixed point that keeps zero
+    mean and unit variance through the layers.
+
+    Args:
+        x: input tensor of any shape.
+
+    Reference:
+        Klambauer, Unterthiner, Mayr & Hochreiter, *Self-Normalizing Neural Networks*, NeurIPS 2017.
+        https://arxiv.org/abs/1706.02515
+    """
+    return ELU.apply(_check(x, "selu"), _SELU_ALPHA, _SELU_SCALE)
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    r"""Softplus, a smooth ReLU.
+
+    .. math::
+        \mathrm{Softplus}(x) = \frac{1}{\beta}\log\left(1 + e^{\beta x}\right)
+        = \frac{1}{\beta}\left(\max(\beta x, 0) + \mathrm{log1p}\left(e^{-|\beta x|}\right)\right),
+        \qquad \mathrm{Softplus}'(x) = \sigma(\beta x)
+
+    As in torch, the function is the identity where :math:`\beta x > \text{threshold}`.
+
+    Args:
+        x: input tensor of any shape.
+        beta: :math:`\beta`. Default: 1.0.
+        threshold: above it (in :math:`\beta x`) the function returns :math:`x`. Default: 20.0.
+
+    Reference:
+        Dugas, Bengio, Belisle, Nadeau & Garcia, *Incorporating Second-Order Functional Knowledge for Better
+        Option Pricing*, NeurIPS 2000.
+    """
+    if beta == 0:
+        raise ValueError("actlab.softplus: beta must be non-zero")
+    return Softplus.apply(_check(x, "softplus"), float(beta), float(threshold))
+
+
+def softmax(x: Tensor, dim: int) -> Tensor:
+    r"""Softmax along ``dim``.
+
+    .. math::
+        \mathrm{softmax}(x)_i = \frac{e^{x_i - m}}{\sum_j e^{x_j - m}}, \quad m = \max_j x_j, \qquad
+        \frac{\partial y_i}{\partial x_j} = y_i(\delta_{ij} - y_j)
+
+    Args:
+        x: input tensor.
+        dim: the dimension along which the outputs sum to 1.
+
+    Reference:
+        Bridle, *Probabilistic Interpretation of Feedforward Classification Network Outputs*, 1990;
+        Goodfellow, Bengio & Courville, *Deep Learning*, section 6.2.2.3.
+    """
+    dim = _check_dim(_check(x, "softmax"), dim, "softmax")
+    return Softmax.apply(x, dim)
+
+
+def log_softmax(x: Tensor, dim: int) -> Tensor:
+    r"""Logarithm of the softmax along ``dim``.
+
+    .. math::
+        \log\mathrm{softmax}(x)_i = (x_i - m) - \mathrm{log1p}\Big(\sum_{j \ne k} e^{x_j - m}\Big),
+        \quad m = x_k = \max_j x_j
+
+    The maximum's own term (exactly 1) is taken out of the sum so that ``log1p`` keeps a tiny remainder.
+
+    Args:
+        x: input tensor.
+        dim: the dimension to normalise over.
+
+    Reference:
+        Blanchard, Higham & Higham, *Accurately computing the log-sum-exp and softmax functions*,
+        IMA Journal of Numerical Analysis, 2021.
+    """
+    dim = _check_dim(_check(x, "log_softmax"), dim, "log_softmax")
+    return LogSoftmax.apply(x, dim)
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    r"""Gaussian error linear unit.
+
+    .. math::
+        \mathrm{GELU}(x) = x\,\Phi(x) = \tfrac{x}{2}\,\mathrm{erfc}\!\left(-\tfrac{x}{\sqrt 2}\right)
+
+    ``approximate="tanh"``: :math:`\tfrac{x}{2}\bigl(1 + \tanh u\bigr) = x\,\sigma(2u)`,
+    :math:`u = \sqrt{2/\pi}\,(x + 0.044715\,x^3)`; ``approximate="sigmoid"``: :math:`x\,\sigma(1.702\,x)`.
+
+    Numerics: in the left tail all three are a tiny number times an exponential of a rounded argument, whose
+    relative error the exponential multiplies by :math:`x^2` (about 100 at :math:`x=-10`). The exact form
+    corrects the erfc argument's rounding error to first order; the tanh form is computed in float64 for
+    float32 inputs. Both stay within 2 ULP in float32 on [-10, 10] (``benchmarks/bench_accuracy.py``).
+
+    Args:
+        x: input tensor of any shape.
+        approximate: ``"none"`` (exact), ``"tanh"`` or ``"sigmoid"``. Default: ``"none"``.
+
+    Reference:
+        Hendrycks & Gimpel, *Gaussian Error Linear Units (GELUs)*, 2016. https://arxiv.org/abs/1606.08415
+    """
+    return GELU.apply(_check(x, "gelu"), _check_gelu_form(approximate))
+
+
+def silu(x: Tensor) -> Tensor:
+    r"""Sigmoid linear unit (Swish with :math:`\beta = 1`).
+
+    .. math::
+        \mathrm{SiLU}(x) = x\,\sigma(x), \qquad \mathrm{SiLU}'(x) = \sigma(x) + x\,\sigma(x)\,\sigma(-x)
+
+    Args:
+        x: input tensor of any shape.
+
+    Reference:
+        Elfwing, Uchibe & Doya, *Sigmoid-Weighted Linear Units for Neural Network Function Approximation in
+        Reinforcement Learning*, 2017. https://arxiv.org/abs/1702.03118
+    """
+    return SiLU.apply(_check(x, "silu"))
+
+
+def swish(x: Tensor, beta: float | Tensor = 1.0) -> Tensor:
+    r"""Swish with a scale :math:`\beta` (a number, or a tensor that may be learned).
+
+    .. math::
+        \mathrm{Swish}_\beta(x) = x\,\sigma(\beta x), \qquad
+        \frac{\partial}{\partial x} = \sigma(\beta x) + \beta x\,\sigma'(\beta x), \qquad
+        \frac{\partial}{\partial \beta} = x^2\,\sigma'(\beta x)
+
+    Args:
+        x: input tensor of any shape.
+        beta: :math:`\beta`, a float or a tensor broadcastable to ``x`` (its gradient is computed when it
+            requires grad). Default: 1.0.
+
+    Reference:
+        Ramachandran, Zoph & Le, *Searching for Activation Functions*, 2017. https://arxiv.org/abs/1710.05941
+    """
+    _check(x, "swish")
+    if isinstance(beta, Tensor):
+        _check(beta, "swish")
+        if torch.broadcast_shapes(beta.shape, x.shape) != x.shape:
+            raise ValueError(f"actlab.swish: beta of shape {tuple(beta.shape)} does not broadcast to the input "
+                             f"shape {tuple(x.shape)}")
+    else:
+        beta = float(beta)
+    return Swish.apply(x, beta)
+
+
+def glu(x: Tensor, dim: int = -1) -> Tensor:
+    r"""Gated linear unit: split ``x`` in two halves along ``dim`` and gate the first by the second.
+
+    .. math::
+        \mathrm{GLU}(a, b) = a \otimes \sigma(b), \qquad x = [a;\, b]
+
+    Args:
+        x: input tensor; its size along ``dim`` must be even.
+        dim: the dimension to split. Default: -1.
+
+    Reference:
+        Dauphin, Fan, Auli & Grangier, *Language Modeling with Gated Convolutional Networks*, ICML 2017.
+        https://arxiv.org/abs/1612.08083
+    """
+    _check(x, "glu")
+    if x.dim() == 0:
+        raise ValueError("actlab.glu: a 0-d tensor cannot be split in two halves")
+    dim = _check_dim(x, dim, "glu")
+    if x.shape[dim] % 2:
+        raise ValueError(f"actlab.glu: the size along dim {dim} must be even to split it in two halves, "
+                         f"got {x.shape[dim]}")
+    return GLU.apply(x, dim)
+
+
+def _triton():
+    """The fused Triton GLU kernels, when they can run; None otherwise (then the torch path is used)."""
+    if os.environ.get("ACTLAB_DISABLE_TRITON", "") not in ("", "0") or torch.compiler.is_compiling():
+        return None
+    try:
+        from actlab import triton_glu
+    except ImportError:
+        return None
+    return triton_glu if triton_glu.is_available() else None
+
+
+def swiglu(a: Tensor, b: Tensor) -> Tensor:
+    r"""SwiGLU gate: SiLU of the gate input times the value input.
+
+    .. math::
+        \mathrm{SwiGLU}(a, b) = \mathrm{SiLU}(a) \otimes b = a\,\sigma(a) \otimes b,
+        \qquad a = xW,\; b = xV
+
+    On CUDA the fused Triton kernel of :mod:`actlab.triton_glu` is used when it is available
+    (set ``ACTLAB_DISABLE_TRITON=1`` to force the torch path).
+
+    Args:
+        a: gate input (the pre-activation that goes through SiLU).
+        b: value input, same shape, dtype and device as ``a``.
+
+    Reference:
+        Shazeer, *GLU Variants Improve Transformer*, 2020. https://arxiv.org/abs/2002.05202
+    """
+    _check_pair(a, b, "swiglu")
+    if a.is_cuda and (kernels := _triton()) is not None:
+        return kernels.swiglu(a, b)
+    return GatedActivation.apply(a, b, _silu, False)
+
+
+def geglu(a: Tensor, b: Tensor, approximate: str = "none") -> Tensor:
+    r"""GeGLU gate: GELU of the gate input times the value input.
+
+    .. math::
+        \mathrm{GeGLU}(a, b) = \mathrm{GELU}(a) \otimes b, \qquad a = xW,\; b = xV
+
+    On CUDA the fused Triton kernel of :mod:`actlab.triton_glu` is used when it is available
+    (set ``ACTLAB_DISABLE_TRITON=1`` to force the torch path).
+
+    Args:
+        a: gate input (the pre-activation that goes through GELU).
+        b: value input, same shape, dtype and device as ``a``.
+        approximate: the GELU form, ``"none"``, ``"tanh"`` or ``"sigmoid"`` (see :func:`gelu`).
+
+    Reference:
+        Shazeer, *GLU Variants Improve Transformer*, 2020. https://arxiv.org/abs/2002.05202
+    """
+    _check_pair(a, b, "geglu")
+    _check_gelu_form(approximate, "geglu")
+    if a.is_cuda and (kernels := _triton()) is not None:
+        return kernels.geglu(a, b, approximate)
+    return GatedActivation.apply(a, b, _GELU_FORMULAS[approximate], approximate == "tanh")
+
+
+# --------------------------------------------------------------------------------------------------------
+# the opt-in compiled path
+# --------------------------------------------------------------------------------------------------------
+_COMPILED = {}
+
+
+def compiled(name: str, **compile_kwargs):
+    """The activation ``name`` (e.g. ``"gelu"``) through ``torch.compile``: the same formulas and backward,
+    fused by inductor into one kernel per pass. Opt-in; the first call of each shape compiles (seconds).
+
+    >>> fast_gelu = compiled("gelu")
+    >>> y = fast_gelu(torch.randn(1024, requires_grad=True))
+    """
+    if name not in __all__ or name in ("compiled", "CHUNK"):
+        raise ValueError(f"actlab.functional.compiled: unknown activation {name!r}")
+    key = (name, tuple(sorted(compile_kwargs.items())))
+    if key not in _COMPILED:
+        _COMPILED[key] = torch.compile(globals()[name], **compile_kwargs)
+    return _COMPILED[key]
