@@ -11,7 +11,9 @@ Conventions
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import math
 from fractions import Fraction
 from typing import Any, Callable, Iterable, Sequence
@@ -20,10 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "Spread", "make_xor", "make_moons", "mlp", "train_classifier", "fit_1d",
+__all__ = ["single_thread", "ACTIVATIONS", "Spread", "make_xor", "make_moons", "mlp", "train_classifier", "fit_1d",
            "width_sweep", "over_seeds", "predictor", "affine_forward", "collapse_affine", "relu_net_1d",
            "count_linear_pieces", "relu_interpolant", "relu_breakpoints", "linear_layers",
-           "TrainResult", "FitResult"]
+           "TrainResult", "FitResult", "Sweep", "accuracy", "glue"]
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "linear": nn.Identity, "identity": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
@@ -65,6 +67,26 @@ def over_seeds(run: Callable[[int], Any], seeds: Sequence[int] = (0, 1, 2, 3, 4)
         from tqdm.auto import tqdm
         seeds = tqdm(list(seeds), desc=desc)
     return [run(int(s)) for s in seeds]
+
+
+@contextlib.contextmanager
+def single_thread():
+    """Run torch on one thread inside the block. The models here are tiny: one thread is as fast as several,
+    and much faster when other processes compete for the cores (idle threads spin and wait)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def _single_threaded(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with single_thread():
+            return fn(*args, **kwargs)
+    return wrapper
 
 
 # --------------------------------------------------------------------------- data
@@ -136,6 +158,7 @@ class TrainResult:
     seed: int
 
 
+@_single_threaded
 def train_classifier(X: np.ndarray, y: np.ndarray, hidden: Sequence[int] = (16, 16, 16),
                      activation: str | Callable | nn.Module = "relu", seed: int = 0, steps: int = 400,
                      lr: float = 0.02) -> TrainResult:
@@ -170,6 +193,7 @@ class FitResult:
             return self.model(t).numpy().ravel()
 
 
+@_single_threaded
 def fit_1d(f: Callable[[np.ndarray], np.ndarray], width: int, activation: str | Callable = "relu",
            seed: int = 0, lo: float = -math.pi, hi: float = math.pi, n_train: int = 256,
            steps: int = 300, lr: float = 0.5) -> FitResult:
@@ -195,19 +219,47 @@ def fit_1d(f: Callable[[np.ndarray], np.ndarray], width: int, activation: str | 
     return res
 
 
+@dataclasses.dataclass
+class Sweep:
+    """Fits over widths x seeds per activation: ``fits[activation][i][j]`` is width ``widths[i]``, seed
+    ``seeds[j]``."""
+    widths: list
+    seeds: list
+    fits: dict
+
+    def max_errors(self) -> dict[str, np.ndarray]:
+        """``{activation: max errors of shape (len(widths), len(seeds))}`` (the input of ``plot_sweep``)."""
+        return {a: np.array([[r.max_error for r in row] for row in rows]) for a, rows in self.fits.items()}
+
+
 def width_sweep(f: Callable, widths: Sequence[int], activations: Sequence[str] = ("relu", "tanh"),
-                seeds: Sequence[int] = (0, 1, 2), progress: bool = False, **fit_kwargs) -> dict:
-    """``{activation: array of max errors, shape (len(widths), len(seeds))}`` from :func:`fit_1d`."""
-    out = {}
+                seeds: Sequence[int] = (0, 1, 2), progress: bool = False, **fit_kwargs) -> Sweep:
+    """:func:`fit_1d` for every activation, width and seed."""
     jobs = [(a, w, s) for a in activations for w in widths for s in seeds]
     if progress:
         from tqdm.auto import tqdm
         jobs = tqdm(jobs, desc="fits")
-    errs = {a: np.empty((len(widths), len(seeds))) for a in activations}
+    fits = {a: [[None] * len(seeds) for _ in widths] for a in activations}
     for a, w, s in jobs:
-        errs[a][list(widths).index(w), list(seeds).index(s)] = fit_1d(f, w, a, s, **fit_kwargs).max_error
-    out.update(errs)
-    return out
+        fits[a][list(widths).index(w)][list(seeds).index(s)] = fit_1d(f, w, a, s, **fit_kwargs)
+    return Sweep(list(widths), list(seeds), fits)
+
+
+def accuracy(model: nn.Module, X: np.ndarray, y: np.ndarray) -> float:
+    """The fraction of ``X`` that ``model`` classifies as ``y``."""
+    with torch.no_grad():
+        pred = model(torch.as_tensor(np.asarray(X), dtype=torch.float64)).argmax(-1).numpy()
+    return float(np.mean(pred == np.asarray(y)))
+
+
+def glue(name: str, value: Any, display: bool = False) -> None:
+    """``myst_nb.glue`` in the book build (a number for the ``{glue:text}`` role); a no-op where myst-nb is
+    not installed (Colab, a plain Jupyter), so a notebook runs the same everywhere."""
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:
+        return
+    _glue(name, value, display=display)
 
 
 # --------------------------------------------------------------------------- affine stacks (chapter 00)

@@ -18,8 +18,22 @@ import numpy as np
 from actlab.checks import Case, case_generator
 from actlab.experiments import relu_net_1d
 
-__all__ = ["affine_stacks", "parity_sizes", "parity_table", "parity_inputs", "eval_parity_net", "relu_nets_1d",
+__all__ = ["HINTS", "affine_stacks", "parity_sizes", "parity_table", "parity_inputs", "eval_parity_net", "relu_nets_1d",
            "knot_sets", "interp_points", "interp_reference", "eval_interpolant"]
+
+
+#: The hint each exercise's hidden check adds to a failure message (kept here, not in the hidden-test source,
+#: so the grader's redaction of hidden-test lines leaves it readable in the feedback).
+HINTS = {
+    "ex1-collapse": "merge layer by layer: (W, b) followed by (W', b') is (W' W, W' b + b'); every bias is "
+                    "multiplied by the weights of all the layers after it",
+    "ex2-parity": "with s the number of ones in x, the output must be 0, 1, 0, 1, ... at s = 0, 1, 2, 3, ...; "
+                  "use units relu(s - k) and slope changes of -2, +2, -2, ...",
+    "ex3-pieces": "count the distinct points -b/w (w != 0, v != 0) whose summed slope jumps v·|w| are nonzero, "
+                  "then add one",
+    "ex4-interpolant": "g(x_0) must be y_0 (so c = y_0) and the slope on [x_j, x_j+1] must be "
+                       "(y_j+1 - y_j) / (x_j+1 - x_j): unit k adds the change of slope at x_k",
+}
 
 
 # --------------------------------------------------------------------------- ex1: collapse an affine stack
@@ -43,6 +57,10 @@ def affine_stacks(*, seed: int = 0, n_random: int = 6) -> list:
         widths = rng.integers(1, 6, size=int(rng.integers(2, 8)))
         out.append(Case(f"random stack {i} (seed {seed}): widths {_arrow(widths)} (float64)", (_stack(rng, widths),)))
     out.append(Case("a single layer 3→2 (the collapse is the layer itself)", (_stack(rng, [3, 2]),)))
+    shift = np.array([[0.0, 1.0], [0.0, 0.0]])
+    out.append(Case("order matters: a shift, then a scaling (W2 W1 ≠ W1 W2)",
+                    ([(shift, np.zeros(2)), (np.diag([1.0, 2.0]), np.ones(2))],),
+                    hint="the layer applied last multiplies from the left: W = W_L ... W_2 W_1"))
     out.append(Case("scalar layers 1→1→1→1→1→1", (_stack(rng, [1] * 6),)))
     out.append(Case("a width-1 bottleneck 4→1→4", (_stack(rng, [4, 1, 4]),),
                     hint="W has rank 1 here; nothing special is needed if you multiply in the right order"))
