@@ -12,6 +12,7 @@ for the rounding of the derivative's terms where ``act'`` crosses zero. float16 
 last place of the output dtype (the interpreter truncates float32 -> bfloat16; GPUs round to nearest).
 """
 
+import importlib.util
 import math
 import os
 import re
@@ -23,12 +24,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import actlab.triton_glu as tg
+ROOT = Path(__file__).resolve().parents[1]
+try:
+    import actlab.triton_glu as tg
+except ImportError as err:  # a bare GPU machine may lack what the rest of actlab needs (numpy); the kernels
+    spec = importlib.util.spec_from_file_location("actlab_triton_glu", ROOT / "src/actlab/triton_glu.py")
+    tg = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # need only torch and triton
+    spec.loader.exec_module(tg)
+    print(f"note: `import actlab` failed ({err}); testing src/actlab/triton_glu.py on its own", file=sys.stderr)
 
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 DEVICE = "cpu" if INTERPRET else "cuda"
 HAS_CUDA = torch.cuda.is_available()
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def kernel(test):
@@ -42,7 +49,7 @@ def kernel(test):
 # ---------------------------------------------------------------- float64 references, written independently
 
 def ref_gate(name, x):
-    """act(x), act'(x) in float64 for name in swiglu | geglu | geglu_tanh."""
+    """act(x), act'(x) in float64 for name in swiglu | geglu | geglu_tanh | geglu_sigmoid."""
     x = x.double()
     if name == "swiglu":
         s = torch.sigmoid(x)
@@ -50,6 +57,9 @@ def ref_gate(name, x):
     if name == "geglu":
         cdf = 0.5 * torch.special.erfc(-x / math.sqrt(2))
         return x * cdf, cdf + x * torch.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+    if name == "geglu_sigmoid":
+        s = torch.sigmoid(1.702 * x)
+        return x * s, s + 1.702 * x * s * torch.sigmoid(-1.702 * x)
     k = math.sqrt(2 / math.pi)
     v = 2 * k * (x + 0.044715 * x**3)  # gelu_tanh = x (1 + tanh(v/2)) / 2 = x sigmoid(v)
     s = torch.sigmoid(v)
@@ -60,11 +70,13 @@ FUSED = {
     "swiglu": tg.swiglu,
     "geglu": lambda a, b: tg.geglu(a, b, approximate="none"),
     "geglu_tanh": lambda a, b: tg.geglu(a, b, approximate="tanh"),
+    "geglu_sigmoid": lambda a, b: tg.geglu(a, b, approximate="sigmoid"),
 }
 EAGER = {  # the unfused torch expressions the kernels replace
     "swiglu": lambda a, b: F.silu(a) * b,
     "geglu": lambda a, b: F.gelu(a) * b,
     "geglu_tanh": lambda a, b: F.gelu(a, approximate="tanh") * b,
+    "geglu_sigmoid": lambda a, b: a * torch.sigmoid(1.702 * a) * b,  # torch has no such gelu
 }
 NAMES = list(FUSED)
 MANTISSA = {torch.float32: 23, torch.float16: 10, torch.bfloat16: 7, torch.float64: 52}
@@ -163,7 +175,7 @@ def test_dense_sweep_float32(name):
 
 
 @kernel
-@pytest.mark.parametrize("name", ["geglu", "geglu_tanh"])
+@pytest.mark.parametrize("name", ["geglu", "geglu_tanh", "geglu_sigmoid"])
 def test_gelu_negative_tail(name):
     """x < -3, where 0.5 (1 + erf) and 0.5 (1 + tanh) cancel: 32 ulp down to x = -10; below, where the
     values near float32's smallest normal 1.2e-38 and intermediates go subnormal, within that smallest normal."""
@@ -200,7 +212,7 @@ def test_extreme_values_finite_and_right(name, dtype):
 @kernel
 @pytest.mark.parametrize("name", NAMES)
 def test_saves_only_the_two_inputs(name):
-    """Autograd keeps a and b (2 N elements) for the fused op; the eager expression keeps 3 N."""
+    """Autograd keeps a and b (2 N elements) for the fused op; the eager expression keeps 3 N or more."""
 
     def saved_elements(fn):
         a, b, _ = inputs((3, 1000), torch.float32)
@@ -222,7 +234,7 @@ def test_saves_only_the_two_inputs(name):
     assert total == 2 * n and sorted(ptrs) == sorted([a.data_ptr(), b.data_ptr()])
     assert len(out.grad_fn.saved_tensors) == 2
     eager_total = saved_elements(EAGER[name])[0]
-    assert eager_total == 3 * n
+    assert eager_total >= 3 * n
 
 
 @kernel
@@ -271,8 +283,8 @@ def test_bad_inputs_have_clear_errors():
         tg.swiglu(x.long(), x.long())
     with pytest.raises(TypeError, match="must be tensors"):
         tg.swiglu(x, 1.0)
-    with pytest.raises(ValueError, match="approximate must be 'none' or 'tanh'"):
-        tg.geglu(x, x, approximate="sigmoid")
+    with pytest.raises(ValueError, match="approximate must be 'none', 'tanh' or 'sigmoid'"):
+        tg.geglu(x, x, approximate="erf")
     if not INTERPRET:
         with pytest.raises((RuntimeError, ValueError), match="CUDA"):
             tg.swiglu(x, x)  # a CPU float32 tensor without the interpreter
@@ -282,21 +294,45 @@ def test_is_available_matches_environment():
     assert tg.is_available() == (INTERPRET or HAS_CUDA)
 
 
+@pytest.mark.skipif(INTERPRET, reason="the interpreter does not compile")
+@pytest.mark.parametrize("dtype", ["fp32", "bf16", "fp16"])
+def test_kernels_compile_for_sm90(dtype):
+    """Every kernel compiles to PTX and a cubin for an H100 (sm_90) without a GPU (ptxas ships with triton),
+    which the interpreter cannot check, and loads and stores with 16-byte vectors."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    for kernel_fn, n_ptr in [(tg._glu_fwd_kernel, 3), (tg._glu_bwd_kernel, 5)]:
+        names = kernel_fn.arg_names
+        signature = {**{p: f"*{dtype}" for p in names[:n_ptr]}, names[n_ptr]: "i32",
+                     "KIND": "constexpr", "BLOCK": "constexpr"}
+        attrs = {(i,): [["tt.divisibility", 16]] for i in range(n_ptr + 1)}  # as a launch specializes them
+        for kind in (tg.SILU, tg.GELU, tg.GELU_TANH, tg.GELU_SIGMOID):
+            src = ASTSource(fn=kernel_fn, signature=signature, constexprs={"KIND": kind, "BLOCK": tg.BLOCK},
+                            attrs=attrs)
+            compiled = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": tg.NUM_WARPS})
+            ptx = compiled.asm["ptx"]
+            assert compiled.asm["cubin"] and "ld.global.v4" in ptx and "st.global.v4" in ptx
+
+
 # ---------------------------------------------------------------- the interpreter run, from the normal suite
 
 @pytest.mark.skipif(INTERPRET, reason="this is the interpreter run itself")
 def test_kernels_under_interpreter():
     """Run this file with TRITON_INTERPRET=1 in a subprocess: every kernel test must pass, none skip."""
+    pytest.importorskip("numpy", reason="the Triton interpreter runs on numpy")
     env = dict(os.environ, TRITON_INTERPRET="1", PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "not under_interpreter and not cuda_",
-           str(Path(__file__).relative_to(ROOT))]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+           "-k", "not under_interpreter and not cuda_ and not compile_for", str(Path(__file__).relative_to(ROOT))]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     tail = proc.stdout[-6000:] + proc.stderr[-3000:]
     assert proc.returncode == 0, tail
     summary = proc.stdout.strip().splitlines()[-1]
     passed = int(re.search(r"(\d+) passed", summary).group(1))
     assert "skipped" not in summary and "failed" not in summary, summary
-    kernel_tests = 3 * len(SHAPES) * 3 + 3 + 3 + 2 + 9 + 3 + 1
+    g = len(NAMES)
+    kernel_tests = g * len(SHAPES) * 3 + g + g + (g - 1) + 3 * g + g + 1
     assert passed >= kernel_tests, summary
 
 
@@ -309,9 +345,9 @@ TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.bfloat16: dict(rtol=1.6e
 @pytest.mark.cuda
 @pytest.mark.skipif(INTERPRET or not HAS_CUDA, reason="needs a CUDA GPU (native kernels)")
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ["swiglu", "geglu", "geglu_tanh"])  # the gates torch has ops for
 def test_cuda_matches_torch_eager(name, dtype):
-    """Fused kernels vs torch's own eager ops on the GPU, on a range where torch is accurate (|a| < 5)."""
+    """Fused kernels vs torch's own eager ops on the GPU (a = 2 randn: torch's tail errors stay below atol)."""
     a, b, g = (t.cuda() for t in inputs((257, 1031), dtype, scale=2.0))
     out, da, db = run(name, a, b, g)
     a_, b_ = a.clone().requires_grad_(True), b.clone().requires_grad_(True)
@@ -337,18 +373,21 @@ def test_cuda_matches_actlab_functional(name):
     functional = pytest.importorskip("actlab.functional")
     fn = {"swiglu": functional.swiglu,
           "geglu": lambda a, b: functional.geglu(a, b, approximate="none"),
-          "geglu_tanh": lambda a, b: functional.geglu(a, b, approximate="tanh")}[name]
-    a, b, g = inputs((4099,), torch.float32, seed=3)
+          "geglu_tanh": lambda a, b: functional.geglu(a, b, approximate="tanh"),
+          "geglu_sigmoid": lambda a, b: functional.geglu(a, b, approximate="sigmoid")}[name]
+    a, b, g = (t.cpu() for t in inputs((4099,), torch.float32, seed=3))
     a_cpu, b_cpu = a.clone().requires_grad_(True), b.clone().requires_grad_(True)
-    fn(a_cpu, b_cpu).backward(g)
+    out_cpu = fn(a_cpu, b_cpu)  # actlab's torch path
+    out_cpu.backward(g)
     a_gpu, b_gpu = a.cuda().requires_grad_(True), b.cuda().requires_grad_(True)
     out_gpu = fn(a_gpu, b_gpu)
-    if os.environ.get("ACTLAB_DISABLE_TRITON") != "1":
+    if os.environ.get("ACTLAB_DISABLE_TRITON", "") in ("", "0"):
         assert "_FusedGLUBackward" in grad_fn_names(out_gpu.grad_fn), grad_fn_names(out_gpu.grad_fn)
     out_gpu.backward(g.cuda())
-    torch.testing.assert_close(out_gpu.cpu(), fn(a, b), rtol=4e-6, atol=1e-30)
-    torch.testing.assert_close(a_gpu.grad.cpu(), a_cpu.grad, rtol=4e-6, atol=1e-6)
-    torch.testing.assert_close(b_gpu.grad.cpu(), b_cpu.grad, rtol=4e-6, atol=1e-30)
+    # both sides are within 64 ulp of the truth (rtol 1.6e-5 is about 128 ulp); torch's own CUDA gelu is not
+    torch.testing.assert_close(out_gpu.detach().cpu(), out_cpu.detach(), rtol=1.6e-5, atol=1e-30)
+    torch.testing.assert_close(a_gpu.grad.cpu(), a_cpu.grad, rtol=1.6e-5, atol=1e-6)
+    torch.testing.assert_close(b_gpu.grad.cpu(), b_cpu.grad, rtol=1.6e-5, atol=1e-30)
 
 
 @pytest.mark.cuda

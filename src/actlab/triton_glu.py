@@ -50,7 +50,7 @@ __all__ = ["is_available", "swiglu", "geglu"]
 
 BLOCK = 1024  # elements per program: 8 per thread at 4 warps, i.e. 16-byte vector loads for bf16/fp16
 NUM_WARPS = 4
-SILU, GELU, GELU_TANH = 0, 1, 2  # the gate, a compile-time constant of the kernels
+SILU, GELU, GELU_TANH, GELU_SIGMOID = 0, 1, 2, 3  # the gate, a compile-time constant of the kernels
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
@@ -132,7 +132,7 @@ if triton is not None:
             cdf, pdf = _normal_cdf_pdf(x)
             act = x * cdf
             dact = cdf + x * pdf
-        else:  # tanh gelu: x sigma(v), v = 2u = 2k (x + c x^3), k = sqrt(2/pi), c = 0.044715
+        elif KIND == 2:  # tanh gelu: x sigma(v), v = 2u = 2k (x + c x^3), k = sqrt(2/pi), c = 0.044715
             # v reaches -87 in the tail, where sigma(v) ~ exp(v) turns v's rounding error into an 87-fold
             # relative error: so v is formed in float64 and carried as v + v_lo into the float32 exp.
             xc = tl.minimum(tl.maximum(x, -20.0), 20.0)  # sigma(v) is exactly 0 or 1 beyond: no x^3 overflow
@@ -142,6 +142,13 @@ if triton is not None:
             s, sm = _sigmoid_pair(v, (v64 - v.to(tl.float64)).to(tl.float32))
             act = x * s
             dact = s + xc * (1.5957691216057308 * (1.0 + 0.134145 * xc * xc)) * s * sm  # v' = 2k (1 + 3c x^2)
+        else:  # sigmoid gelu: x sigma(1.702 x);  ' = sigma(1.702 x) + 1.702 x sigma(1.702 x) sigma(-1.702 x)
+            xc = tl.minimum(tl.maximum(x, -100.0), 100.0)  # sigma(1.702 x) is exactly 0 or 1 beyond
+            v64 = 1.702 * xc.to(tl.float64)  # in float64, for the same reason as v above
+            v = v64.to(tl.float32)
+            s, sm = _sigmoid_pair(v, (v64 - v.to(tl.float64)).to(tl.float32))
+            act = x * s
+            dact = s + v * s * sm
         return act, dact
 
     @triton.jit
@@ -176,6 +183,10 @@ def _torch_gate(x, kind):
     if kind == GELU:
         cdf = 0.5 * torch.special.erfc(-x * _INV_SQRT_2)
         return x * cdf, cdf + x * torch.exp(-0.5 * x * x) * _INV_SQRT_2PI
+    if kind == GELU_SIGMOID:
+        e = torch.exp(-(1.702 * x).abs())
+        s, sm = torch.where(x >= 0, 1.0, e) / (1 + e), torch.where(x >= 0, e, 1.0) / (1 + e)
+        return x * s, s + 1.702 * x * s * sm
     xc = x.clamp(-40.0, 40.0)  # sigma(2u) is exactly 0 or 1 in float64 beyond
     two_u = 2 * _SQRT_2_OVER_PI * xc * (1 + _TANH_C * xc * xc)
     e = torch.exp(-two_u.abs())
@@ -269,11 +280,13 @@ def geglu(a: torch.Tensor, b: torch.Tensor, approximate: str = "none") -> torch.
     ``approximate="tanh"``: :math:`x\,\tfrac12(1+\tanh u) = x\,\sigma(2u)`,
     :math:`u = \sqrt{2/\pi}\,(x + 0.044715\,x^3)`, derivative
     :math:`\sigma(2u) + 2x\,u'\,\sigma(2u)\,\sigma(-2u)`.
+    ``approximate="sigmoid"``: :math:`x\,\sigma(1.702\,x)`, derivative
+    :math:`\sigma(1.702x) + 1.702\,x\,\sigma(1.702x)\,\sigma(-1.702x)`.
 
     Args:
         a: gate input, any shape and layout; float16, bfloat16, float32 (computed in float32) or float64.
         b: value input, same shape, dtype and device as ``a``.
-        approximate: ``"none"`` (exact, erfc-based) or ``"tanh"``.
+        approximate: ``"none"`` (exact, erfc-based), ``"tanh"`` or ``"sigmoid"``.
 
     Returns:
         A new contiguous tensor of ``a``'s shape and dtype.
@@ -281,7 +294,8 @@ def geglu(a: torch.Tensor, b: torch.Tensor, approximate: str = "none") -> torch.
     Reference: Shazeer, 2020, https://arxiv.org/abs/2002.05202; Hendrycks & Gimpel, *Gaussian Error Linear
     Units*, 2016, https://arxiv.org/abs/1606.08415.
     """
-    if approximate not in ("none", "tanh"):
-        raise ValueError(f"geglu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    kinds = {"none": GELU, "tanh": GELU_TANH, "sigmoid": GELU_SIGMOID}
+    if approximate not in kinds:
+        raise ValueError(f"geglu: approximate must be 'none', 'tanh' or 'sigmoid', got {approximate!r}")
     _check("geglu", a, b)
-    return _FusedGLU.apply(a, b, GELU if approximate == "none" else GELU_TANH)
+    return _FusedGLU.apply(a, b, kinds[approximate])

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The one-shot GPU check of issue 2: the fused Triton GLU kernels (item 5) and benchmark 6c.
+#
+#   bash benchmarks/gpu_check.sh        # from anywhere; runs in the repository root
+#
+# Needs python3 with torch, triton and pytest (PYTHON=... to use another interpreter). actlab is taken
+# from src/ through PYTHONPATH, nothing is installed and nothing is downloaded. All output is printed and
+# kept in "$OUT/gpu_log.txt" ($OUT defaults to /tmp). Every step has a time cap: about 3 minutes expected
+# on an H100, under 6 in the worst case. Exit status: the number of steps that failed.
+#   1. versions: nvidia-smi, python, torch (+ its CUDA), triton, the device
+#   2. pytest tests/test_triton_glu.py: the kernels natively on the GPU against float64, torch eager and
+#      actlab.functional, a 2^31-element run, and the same file again under TRITON_INTERPRET=1
+#   3. pytest -m cuda tests/ (the rest of the suite's GPU tests)
+#   4. benchmarks/bench_gpu_glu.py: time, bandwidth, memory, accuracy, block-size sweep (markdown tables)
+# Without a GPU, steps 2-4 run what needs no GPU and skip (or say so) for the rest.
+set -u -o pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-/tmp}"
+mkdir -p "$OUT"
+PY="${PYTHON:-python3}"
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+
+step() { printf '\n=== %s   [%s, %ss in]\n' "$1" "$(date +%H:%M:%S)" "$SECONDS"; }
+
+check() {
+  local failed=0 rc
+  step "1/4 versions"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.memory --format=csv \
+    || echo "(nvidia-smi not available)"
+  "$PY" -c '
+import sys, torch
+try:
+    import triton
+    tv = triton.__version__
+except ImportError:
+    tv = "not installed"
+print(f"python {sys.version.split()[0]} | torch {torch.__version__} (CUDA {torch.version.cuda}) | triton {tv}")
+print("device:", torch.cuda.get_device_name() if torch.cuda.is_available() else "none (the CUDA tests skip)")
+' || failed=$((failed + 1))
+
+  step "2/4 pytest tests/test_triton_glu.py"
+  timeout -k 5 120 "$PY" -m pytest -q -p no:cacheprovider tests/test_triton_glu.py || failed=$((failed + 1))
+
+  step "3/4 pytest -m cuda tests/ (without test_triton_glu.py, run above)"
+  timeout -k 5 75 "$PY" -m pytest -q -p no:cacheprovider -m cuda tests/ --ignore=tests/test_triton_glu.py
+  rc=$?
+  [ "$rc" -eq 0 ] || [ "$rc" -eq 5 ] || failed=$((failed + 1))  # 5: no test selected
+
+  step "4/4 benchmarks/bench_gpu_glu.py"
+  timeout -k 5 150 "$PY" benchmarks/bench_gpu_glu.py || failed=$((failed + 1))
+
+  step "done: $failed step(s) failed"
+  return "$failed"
+}
+
+check 2>&1 | tee "$OUT/gpu_log.txt"
+exit "${PIPESTATUS[0]}"
