@@ -11,9 +11,10 @@ with ``a`` the gate input. Backward, for an upstream gradient :math:`g`:
 **Why fuse (the memory argument).** Eager ``F.silu(a) * b`` runs two kernels and autograd keeps three
 tensors for backward: ``a`` (for silu's backward), ``silu(a)`` and ``b`` (for the product's backward).
 ``silu(a)`` is a whole extra activation-sized tensor held from forward to backward, and its round trip through
-memory costs time. Here the forward is one kernel that reads ``a, b`` and writes the output (3 tensor passes),
-only ``a`` and ``b`` are saved, and the backward is one kernel that reads ``g, a, b``, *recomputes* the
-activation in registers and writes both gradients (5 passes) -- the design of Liger-Kernel's
+memory costs time (from forward to backward eager holds 2 N new elements, output and ``silu(a)``; the
+fused op holds N, its output). Here the forward is one kernel that reads ``a, b`` and writes the output
+(3 tensor passes), only ``a`` and ``b`` are saved, and the backward is one kernel that reads ``g, a, b``,
+*recomputes* the activation in registers and writes both gradients (5 passes) -- the design of Liger-Kernel's
 ``swiglu``/``geglu`` ops (https://github.com/linkedin/Liger-Kernel), without its in-place reuse of the input
 buffers.
 
@@ -24,8 +25,12 @@ float32 ``erfc`` is not float64-accurate. Stable forms throughout: :math:`\sigma
 cancellation); exact GELU from :math:`\Phi(x) = \tfrac12\operatorname{erfc}(-x/\sqrt2)`, not
 :math:`\tfrac12(1+\operatorname{erf})`, which cancels to zero for :math:`x < -5`; the tanh form as
 :math:`x\,\sigma(2u)`. Triton has no portable ``erfc`` (libdevice's is not available to the interpreter), so
-the kernels use the Numerical Recipes Chebyshev fit (fractional error below 1.2e-7) with
-:math:`e^{-x^2/2}` split by an FMA so that rounding :math:`x^2` costs no digits in the tail.
+the kernels use the Numerical Recipes Chebyshev fit (fractional error below 1.2e-7) with :math:`e^{-x^2/2}`
+taken from an exactly squared high part of :math:`x`, and their own ``exp`` (CUDA's ``tl.exp`` loses
+:math:`|x|\,2^{-24}`). The tanh and sigmoid forms form the exponent in float64 (a handful of float64
+operations per element: free on data-centre GPUs, noticeable where float64 runs at 1/64 rate). Measured
+against float64 under the interpreter, float32: the forward within 8 ulp on [-10, 10], the gradient within
+8 ulp on [-10, -2] (the tests allow 32, for the GPU's approximate exp2 and division).
 
 The kernels run on CUDA tensors, or on CPU tensors under ``TRITON_INTERPRET=1`` (how the tests check them).
 The variable is read when this module is imported.
