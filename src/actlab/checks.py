@@ -376,7 +376,7 @@ def compare(got: Any, expected: Any, *, rtol: float | None = None, atol: float |
     the same shape, the same dtype (``check_dtype``, only when ``expected`` is a numpy value), and values
     within ``isclose(rtol, atol)`` (``DEFAULT_TOL`` by dtype) with NaN and ±inf where expected, or with
     ``normwise`` ``max|got - expected| <= atol + rtol * max|expected|``. ``x`` (an input of the same shape)
-    lets the message name the input at the worst entry."""
+    lets the message name the input at the worst entry (``x`` may have extra trailing axes: a row per entry)."""
     lab = f"{label}: " if label else ""
     if isinstance(got, TensorValue):
         got = got.array
@@ -432,8 +432,8 @@ def compare(got: Any, expected: Any, *, rtol: float | None = None, atol: float |
     key = np.where(bad, np.nan_to_num(err, nan=np.inf, posinf=np.inf), -1.0)
     idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(key)), bad.shape)) if bad.ndim else ()
     where = f" at index {idx}" if bad.ndim else ""
-    if x is not None and np.shape(x) == bad.shape:
-        where = f" at x{list(idx) if idx else ''} = {_fmt(np.asarray(x)[idx])}" if bad.ndim else ""
+    if x is not None and bad.ndim and np.shape(x)[:bad.ndim] == bad.shape:
+        where = f" at x{list(idx)} = {_fmt(np.asarray(x)[idx])}"
     count = f" ({int(bad.sum())} of {bad.size} entries differ)" if bad.size > 1 else ""
     how = f"normwise rtol={r:g}, atol={a:g}" if normwise else f"rtol={r:g}, atol={a:g}"
     return f"{lab}expected {_fmt(e[idx])}, got {_fmt(g[idx])}{where}{count}; tolerance {how}"
@@ -690,7 +690,8 @@ def _student_frame(exc: BaseException) -> str:
     if not frames:
         return ""
     f = frames[-1]
-    return f" (line {f.lineno} in {f.name}: {(f.line or '').strip()})"
+    line = (f.line or "").strip()
+    return f" (line {f.lineno} in {f.name}" + (f": {line})" if line else ")")
 
 
 # --------------------------------------------------------------------------- records and verdicts
@@ -764,6 +765,8 @@ def check_function(fn: Callable, cases: CaseSet, *, exercise: str, name: str | N
             not needed when every case carries ``expected``.
         evaluate: dotted name of ``evaluate(output, *args, **kwargs)`` applied to the student's output
             before comparing (e.g. run the network whose weights the student returned). Runs in the grader.
+            If it has an attribute ``inputs(*args, **kwargs)`` giving the points it evaluated at (one entry
+            or row per output entry), messages name the failing input.
         adapter: how to call ``fn``: ``"numpy"`` (as is), ``"torch"`` (array args become tensors),
             ``"torch_grad"`` (returns ``(y, dsum(y)/dx)`` by autograd; the reference returns both too).
         rtol, atol: tolerances (default :data:`DEFAULT_TOL` by the expected dtype); ``normwise`` compares
@@ -867,7 +870,10 @@ def verify(record: dict, cases: list | None = None) -> Verdict:
                 expected = c.expected if c.has_expected else ref(*c.args, **c.kwargs)
             if record["adapter"] == "torch_grad" and isinstance(expected, (tuple, list)):
                 expected = tuple(np.asarray(e) for e in expected)
-            x = c.args[0] if len(c.args) == 1 and isinstance(c.args[0], np.ndarray) else None
+            if ev is not None and hasattr(ev, "inputs"):  # the evaluator says where it evaluated
+                x = ev.inputs(*c.args, **c.kwargs)
+            else:
+                x = c.args[0] if len(c.args) == 1 and isinstance(c.args[0], np.ndarray) else None
             msg = compare(got, expected, rtol=record.get("rtol"), atol=record.get("atol"),
                           check_dtype=record.get("check_dtype", True), normwise=record.get("normwise", False),
                           names=record.get("output_names"), x=x)

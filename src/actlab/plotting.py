@@ -152,7 +152,8 @@ def plot_activation(name_or_fn: str | Callable, derivative: Callable | None = No
     name = name or auto_name
     derivative = derivative or auto_grad or (lambda t: numeric_derivative(fn, t))
     x = np.linspace(-5.0, 5.0, 1001) if x is None else np.asarray(x, dtype=np.float64)
-    if axes is None:
+    new = axes is None
+    if new:
         fig, axes = figure(2)
     else:
         fig = axes[0].figure
@@ -166,8 +167,9 @@ def plot_activation(name_or_fn: str | Callable, derivative: Callable | None = No
         ax.set_ylabel(ylab)
         if title:
             ax.set_title(ttl)
-        ax.axhline(0, color="#999999", linewidth=0.8, zorder=0)
-        ax.axvline(0, color="#999999", linewidth=0.8, zorder=0)
+        if new:  # the axes through the origin, once
+            ax.axhline(0, color="#999999", linewidth=0.8, zorder=0)
+            ax.axvline(0, color="#999999", linewidth=0.8, zorder=0)
         ax.legend(loc="best")
     return fig, (ax_f, ax_d)
 

@@ -121,6 +121,9 @@ def eval_parity_net(params, n: int) -> np.ndarray:
     return np.maximum(X @ W1.T + b1, 0.0) @ w2.reshape(m) + b2.reshape(())
 
 
+eval_parity_net.inputs = parity_inputs  # messages then name the failing corner of {0, 1}^n
+
+
 # --------------------------------------------------------------------------- ex3: count linear pieces
 @case_generator
 def relu_nets_1d(*, seed: int = 0) -> list:
@@ -201,3 +204,6 @@ def eval_interpolant(params, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     if c.size != 1:
         raise AssertionError(f"c must be a single number; got shape {c.shape}")
     return relu_net_1d(w, b, v, float(c.reshape(())), interp_points(xs))
+
+
+eval_interpolant.inputs = lambda xs, ys: interp_points(xs)  # messages then name the failing x
