@@ -311,7 +311,8 @@ def test_kernels_compile_for_sm90(dtype):
         for kind in (tg.SILU, tg.GELU, tg.GELU_TANH, tg.GELU_SIGMOID):
             src = ASTSource(fn=kernel_fn, signature=signature, constexprs={"KIND": kind, "BLOCK": tg.BLOCK},
                             attrs=attrs)
-            compiled = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": tg.NUM_WARPS})
+            options = {"num_warps": tg.NUM_WARPS, "enable_fp_fusion": True}  # as _launch passes them
+            compiled = triton.compile(src, target=GPUTarget("cuda", 90, 32), options=options)
             ptx = compiled.asm["ptx"]
             assert compiled.asm["cubin"] and "ld.global.v4" in ptx and "st.global.v4" in ptx
 

@@ -203,7 +203,7 @@ def _launch(kernel, n, *tensors, kind):
     grid = (triton.cdiv(n, BLOCK),)
     dev = tensors[0].device
     with torch.cuda.device(dev) if dev.type == "cuda" else contextlib.nullcontext():
-        kernel[grid](*tensors, n, KIND=kind, BLOCK=BLOCK, num_warps=NUM_WARPS)
+        kernel[grid](*tensors, n, KIND=kind, BLOCK=BLOCK, num_warps=NUM_WARPS, enable_fp_fusion=True)  # a*b+c: fma
 
 
 class _FusedGLU(torch.autograd.Function):
