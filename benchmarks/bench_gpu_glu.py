@@ -148,9 +148,9 @@ def reference(name, x):
     return x * s, s + x * 2 * k * (1 + 3 * 0.044715 * x * x) * s * torch.sigmoid(-v)
 
 
-def accuracy(impls, name):
+def accuracy(impls, name, points):
     """Max ulp error of act(a) and d/da on a float32 sweep of [-10, 10] (b = g = 1), and on the tail [-10, -5]."""
-    a0 = torch.linspace(-10, 10, 2**18 + 1, device=DEVICE, dtype=torch.float32)
+    a0 = torch.linspace(-10, 10, points, device=DEVICE, dtype=torch.float32)
     r_out, r_da = reference(name, a0)
     tail = a0 <= -5
     res = {}
@@ -222,6 +222,7 @@ def parse_args(argv=None):
     p.add_argument("--peak-gbps", type=float, default=None, help="peak HBM bandwidth of the card, GB/s")
     p.add_argument("--rep-ms", type=int, default=40, help="do_bench repetition time per measurement, ms")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile column")
+    p.add_argument("--acc-points", type=int, default=2**20 + 1, help="points of the accuracy sweep of [-10, 10]")
     p.add_argument("--no-sweep", action="store_true", help="skip the block-size sweep")
     return p.parse_args(argv)
 
@@ -294,7 +295,7 @@ def run(args):
         impls = {"fused": fused_ops()[name], "eager": eager_ops()[name]}
         if compiled_fns.get(name) is not None:
             impls["compile"] = compiled_fns[name]
-        for impl, (full, tail, dtail) in accuracy(impls, name).items():
+        for impl, (full, tail, dtail) in accuracy(impls, name, args.acc_points).items():
             print(f"| {name} | {impl} | {full:.3g} | {tail:.3g} | {dtail:.3g} |")
     print()
 

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_benchmark_dry_run_on_cpu():
     env = dict(os.environ, TRITON_INTERPRET="1")
-    args = ["--sizes", "10", "11", "--dtypes", "bf16", "fp32", "--no-compile", "--rep-ms", "1"]
+    args = ["--sizes", "10", "11", "--dtypes", "bf16", "fp32", "--no-compile", "--rep-ms", "1", "--acc-points", "20001"]
     proc = subprocess.run([sys.executable, __file__, *args], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
