@@ -42,7 +42,9 @@ print("device:", torch.cuda.get_device_name() if torch.cuda.is_available() else 
   timeout -k 5 120 "$PY" -m pytest -q -p no:cacheprovider tests/test_triton_glu.py || failed=$((failed + 1))
 
   step "3/4 pytest -m cuda tests/ (without test_triton_glu.py, run above)"
-  timeout -k 5 75 "$PY" -m pytest -q -p no:cacheprovider -m cuda tests/ --ignore=tests/test_triton_glu.py
+  # modules whose imports this machine lacks (book, grading, browser) must not stop the GPU tests of the rest
+  timeout -k 5 75 "$PY" -m pytest -q -p no:cacheprovider -m cuda tests/ --ignore=tests/test_triton_glu.py \
+    --continue-on-collection-errors
   rc=$?
   [ "$rc" -eq 0 ] || [ "$rc" -eq 5 ] || failed=$((failed + 1))  # 5: no test selected
 
