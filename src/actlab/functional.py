@@ -75,18 +75,17 @@ def _chunked(fn, *tensors, dim=None, wide=False, saved=True):
     """
     x = tensors[0]
     compute = reduce(torch.promote_types, (t.dtype for t in tensors), torch.float32)
-    if wide and compute == torch.float32:
+    if wide and x.dtype == torch.float32:
         compute = torch.float64
     keep = torch.promote_types(x.dtype, torch.float32)
     big = x.device.type == "cpu" and x.numel() > CHUNK and not torch.compiler.is_compiling()
-    if dim is None:        # elementwise: any view of the data will do
+    if big and dim is None:        # elementwise: any view of the data will do
         views, rows, kw = (t.reshape(-1) for t in tensors), CHUNK, {}
-    else:                  # view as (outer, size along dim, inner); reduce along 1, chunk along 0
+    elif big and math.prod(x.shape[:dim]) > 1:  # as (outer, size along dim, inner): reduce along 1, chunk along 0
         outer, inner = math.prod(x.shape[:dim]), math.prod(x.shape[dim + 1:])
-        big = big and outer > 1
         views = (t.reshape(outer, t.shape[dim], inner) for t in tensors)
         rows, kw = max(1, CHUNK // (x.shape[dim] * inner)), {"dim": 1}
-    if not big:
+    else:
         views, rows, kw = tensors, None, ({} if dim is None else {"dim": dim})
     views = [v.to(compute) if rows is None else v.contiguous() for v in views]
 
@@ -221,7 +220,8 @@ def _elu(x, alpha, scale=1.0):
 
 
 def _softplus(x, beta, threshold):
-    v = x if beta == 1.0 else beta * x
+    big = torch.finfo(x.dtype).max
+    v = x if beta == 1.0 else (beta * x).clamp_(-big, big)    # finite, so that lerp below cannot meet inf
     e = torch.exp(-v.abs())
     # log(1 + e^v) = max(v, 0) + log1p(e^{-|v|}): never exponentiates a positive number
     y = v.clamp(min=0).add_(torch.log1p(e))
@@ -262,7 +262,9 @@ def _softmax_backward(grad, y, dim):
 def _log_softmax(x, dim):
     e, z, i = _exp_minus_max(x, dim, with_index=True)
     # log sum e^z = log1p(sum of the terms other than the maximum's e^0 = 1): a tiny remainder keeps its digits
-    y = z.sub_(torch.log1p(_row_sum(e.scatter_(dim, i, 0.0), dim)).to(z.dtype))
+    log_rest = torch.log1p(_row_sum(e.scatter_(dim, i, 0.0), dim)).to(z.dtype)
+    m = x.gather(dim, i)
+    y = z.sub_(log_rest.add_(m - m))               # (+ m - m: a row holding +inf or NaN is NaN, as in torch)
     return y, y
 
 
@@ -661,7 +663,7 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return Softplus.apply(_check(x, "softplus"), float(beta), float(threshold))
 
 
-def softmax(x: Tensor, dim: int) -> Tensor:
+def softmax(x: Tensor, dim: int, dtype: torch.dtype | None = None) -> Tensor:
     r"""Softmax along ``dim``.
 
     .. math::
@@ -671,16 +673,18 @@ def softmax(x: Tensor, dim: int) -> Tensor:
     Args:
         x: input tensor.
         dim: the dimension along which the outputs sum to 1.
+        dtype: if given, ``x`` is cast to it first (as in torch). Default: None.
 
     Reference:
         Bridle, *Probabilistic Interpretation of Feedforward Classification Network Outputs*, 1990;
         Goodfellow, Bengio & Courville, *Deep Learning*, section 6.2.2.3.
     """
-    dim = _check_dim(_check(x, "softmax"), dim, "softmax")
-    return Softmax.apply(x, dim)
+    x = _check(x if dtype is None else x.to(dtype), "softmax")
+    dim = _check_dim(x, dim, "softmax")
+    return Softmax.apply(x, dim) if x.numel() else x.clone()
 
 
-def log_softmax(x: Tensor, dim: int) -> Tensor:
+def log_softmax(x: Tensor, dim: int, dtype: torch.dtype | None = None) -> Tensor:
     r"""Logarithm of the softmax along ``dim``.
 
     .. math::
@@ -692,13 +696,15 @@ def log_softmax(x: Tensor, dim: int) -> Tensor:
     Args:
         x: input tensor.
         dim: the dimension to normalise over.
+        dtype: if given, ``x`` is cast to it first (as in torch). Default: None.
 
     Reference:
         Blanchard, Higham & Higham, *Accurately computing the log-sum-exp and softmax functions*,
         IMA Journal of Numerical Analysis, 2021.
     """
-    dim = _check_dim(_check(x, "log_softmax"), dim, "log_softmax")
-    return LogSoftmax.apply(x, dim)
+    x = _check(x if dtype is None else x.to(dtype), "log_softmax")
+    dim = _check_dim(x, dim, "log_softmax")
+    return LogSoftmax.apply(x, dim) if x.numel() else x.clone()
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
@@ -760,7 +766,11 @@ def swish(x: Tensor, beta: float | Tensor = 1.0) -> Tensor:
     _check(x, "swish")
     if isinstance(beta, Tensor):
         _check(beta, "swish")
-        if torch.broadcast_shapes(beta.shape, x.shape) != x.shape:
+        try:
+            fits = torch.broadcast_shapes(beta.shape, x.shape) == x.shape
+        except RuntimeError:
+            fits = False
+        if not fits:
             raise ValueError(f"actlab.swish: beta of shape {tuple(beta.shape)} does not broadcast to the input "
                              f"shape {tuple(x.shape)}")
     else:

@@ -10,11 +10,13 @@
 
 What torch itself does (measured by ``benchmarks/bench_accuracy.py`` and asserted in ``tests/test_numerics.py``):
 ``torch.nn.functional.gelu`` computes ``x/2 (1 + erf(x/sqrt2))``. For x < -5 the bracket is 1 minus a number
-within 1e-7 of 1, so float32 keeps none of the true value's digits: at x = -6 torch returns about -6e-8 instead of
--5.9e-09 (the true value), an error of millions of ULP; ``approximate="tanh"`` cancels the same way in
-``1 + tanh(u)``. actlab uses ``x/2 erfc(-x/sqrt2)`` and ``x sigma(2u)``, which have no cancellation; what is left
-is the exponential's amplification of the rounding of its argument (about x^2 relative ULPs), corrected to first
-order (exact form) or avoided by computing in float64 (tanh form).
+within 1e-6 of 1, so float32 keeps almost none of the true value's digits: at x = -5.5 torch returns -1.64e-7 for
+-1.04e-7, and from x = -5.7 on it returns -0.0, although the true value (-3.4e-8 at -5.7, -5.9e-9 at -6,
+-1.0e-18 at -9) is an ordinary float32 number; ``approximate="tanh"`` cancels the same way in ``1 + tanh(u)``
+(-0.0 from x = -5.2). actlab uses ``x/2 erfc(-x/sqrt2)`` and ``x sigma(2u)``, which have no cancellation; what is
+left is the exponential's amplification of the rounding of its argument (about x^2 relative ULPs, ~85 ULP at
+x = -10), corrected to first order (exact form) or avoided by computing in float64 (tanh form). Where erfc(t)
+itself is subnormal but x erfc(t)/2 is not (x in about [-13.5, -13]), the exact form keeps ~14 ULP.
 
 The mpmath references are slow (tens of microseconds per value); sweeps of ~10^4-10^5 points take seconds.
 """
@@ -56,14 +58,15 @@ def ulp_error(got, ref, dtype=torch.float32):
     * **underflow**: where |ref| is below the smallest normal number of ``dtype`` the result is judged by its
       absolute error, which counts as 0 ULP when it is at most that smallest normal (flushing a subnormal
       result to zero is fine); a larger error is reported in units of the subnormal spacing;
-    * **overflow**: where |ref| exceeds the largest finite number, the right answer is an infinity of the same
-      sign (0 ULP); anything else counts as infinitely wrong;
+    * **overflow**: where |ref| rounds beyond the largest finite number (it is at least max + ULP(max)/2), the
+      right answer is an infinity of the same sign (0 ULP); anything else counts as infinitely wrong;
     * NaN where ref is a number (or a number where ref is NaN) is infinitely wrong.
     """
     got = np.asarray(got.detach().cpu().double() if isinstance(got, torch.Tensor) else got, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
     fi = _finfo(dtype)
-    tiny, eps, big = float(fi.tiny), float(fi.eps), float(fi.max)
+    tiny, eps = float(fi.tiny), float(fi.eps)
+    big = float(fi.max) * (1 + eps / 4)         # max + ULP(max)/2: from here on, round-to-nearest gives inf
     with np.errstate(invalid="ignore", over="ignore"):
         mag = np.abs(ref)
         _, e = np.frexp(np.where(np.isfinite(mag) & (mag >= tiny), mag, 1.0))
@@ -71,7 +74,7 @@ def ulp_error(got, ref, dtype=torch.float32):
         err = np.abs(got - ref)
         out = err / ulp
         out = np.where((mag < tiny) & (err <= tiny), 0.0, out)
-        overflow = mag > big
+        overflow = mag >= big
         out = np.where(overflow, np.where(got == np.sign(ref) * np.inf, 0.0, np.inf), out)
         out = np.where(np.isnan(got) != np.isnan(ref), np.inf, out)
         out = np.where(np.isnan(got) & np.isnan(ref), 0.0, out)
@@ -179,7 +182,7 @@ def _sweep_np(n_dense, dtype_name, lo, hi):
     tiny, big = float(fi.tiny), float(fi.max)
     smallest = float(torch.tensor(tiny, dtype=dtype) * fi.eps) if dtype != torch.bfloat16 else tiny * 2 ** -7
     dense = np.linspace(lo, hi, n_dense)
-    mags = 10.0 ** np.linspace(math.log10(smallest), math.log10(big), 400)
+    mags = np.geomspace(smallest, big, 400)
     special = [0.0, smallest, tiny / 2, tiny, 2 * tiny, 1e-30, 1e-20, 1e-10, 1e-7, 1e-5, 1e-4, 1e-3, 1e-2,
                0.1, 0.5, 1, 2, 5, 8, 10, 15, 16, 17, 20, 30, 50, 80, 86, 87.3, 88, 88.7, 89, 100, 103.9, 104,
                105, 200, 700, 710, 745, 1e3, 1e4, 6e4, 65504, 1e5, 1e6, 1e10, 1e20, 1e30, 1e38, big]

@@ -1,0 +1,354 @@
+"""actlab.functional against torch.nn.functional: values and gradients, every function, dtype, shape and device;
+gradcheck of every hand-written backward; half precision rounded once; errors; dispatch to the Triton kernels."""
+import os
+import sys
+import types
+
+import pytest
+import torch
+
+import actlab
+from actlab import functional as AF
+from _actlab_cases import CASES, make_inputs, shapes_for
+
+NAMES = list(CASES)
+
+
+def _grads(fn, inputs, grad):
+    y = fn(*inputs)
+    gs = torch.autograd.grad(y, inputs, grad, allow_unused=True) if y.numel() or True else None
+    return y, gs
+
+
+def _run(fn, inputs, seed=1):
+    y = fn(*inputs)
+    g = torch.randn(y.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(y)
+    grads = torch.autograd.grad(y, inputs, g)
+    return y, grads, g
+
+
+# ------------------------------------------------------------------------------------------ agreement with torch
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("name", NAMES)
+def test_matches_torch(name, dtype, device):
+    case = CASES[name]
+    for shape in shapes_for(case):
+        xs = make_inputs(case, shape, dtype, device)
+        y, grads, g = _run(case.ours, xs)
+        y_ref = case.torch(*xs)
+        grads_ref = torch.autograd.grad(y_ref, xs, g)
+        assert y.shape == y_ref.shape and y.dtype == dtype and y.device == y_ref.device, shape
+        torch.testing.assert_close(y, y_ref, msg=lambda m: f"{name} {shape}: {m}")
+        for got, ref in zip(grads, grads_ref):
+            assert got.dtype == dtype and got.shape == ref.shape
+            torch.testing.assert_close(got, ref, msg=lambda m: f"{name} grad {shape}: {m}")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_matches_torch_chunked(name):
+    """Inputs above CHUNK elements take the chunked CPU path (with a partial last chunk)."""
+    case = CASES[name]
+    for shape in shapes_for(case, big=True):
+        xs = make_inputs(case, shape)
+        y, grads, g = _run(case.ours, xs)
+        # float64 reference: torch's float32 softmax sums long strided rows less accurately than we do
+        ref_in = [x.detach().double().requires_grad_() for x in xs]
+        y_ref = case.torch(*ref_in)
+        grads_ref = torch.autograd.grad(y_ref, ref_in, g.double())
+        torch.testing.assert_close(y, y_ref.float(), msg=lambda m: f"{name} {shape}: {m}")
+        for got, ref in zip(grads, grads_ref):
+            torch.testing.assert_close(got, ref.float(), msg=lambda m: f"{name} grad {shape}: {m}")
+
+
+def _noncontiguous(x):
+    return [x.t() if x.dim() == 2 else x, x[:, ::2] if x.dim() == 2 else x, x.expand(2, *x.shape)]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_noncontiguous_inputs(name, device):
+    case = CASES[name]
+    base = make_inputs(case, (6, 8), torch.float64, device, requires_grad=False)
+    for variant in range(3):
+        xs = [_noncontiguous(b)[variant].requires_grad_() for b in base]
+        if not xs[0].is_contiguous() or variant == 2:
+            y, grads, g = _run(case.ours, xs)
+            y_ref = case.torch(*xs)
+            torch.testing.assert_close(y, y_ref)
+            for got, ref in zip(grads, torch.autograd.grad(y_ref, xs, g)):
+                torch.testing.assert_close(got, ref)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_noncontiguous_chunked(monkeypatch, name):
+    """A non-contiguous input larger than a chunk (CHUNK made small): copied once, then chunked."""
+    monkeypatch.setattr(AF, "CHUNK", 32)
+    case = CASES[name]
+    base = make_inputs(case, (12, 16), torch.float64, requires_grad=False)
+    xs = [b.t().requires_grad_() for b in base]
+    y, grads, g = _run(case.ours, xs)
+    y_ref = case.torch(*xs)
+    torch.testing.assert_close(y, y_ref)
+    for got, ref in zip(grads, torch.autograd.grad(y_ref, xs, g)):
+        torch.testing.assert_close(got, ref)
+
+
+# ------------------------------------------------------------------------------------------ gradcheck
+def _gradcheck_inputs(name, shape, chunked=False):
+    case = CASES[name]
+    scale = 0.5 if name == "softplus_b2_t5" else 1.5      # stay below the linear threshold's jump
+    return case, make_inputs(case, shape, torch.float64, scale=scale, seed=3)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradcheck(name):
+    case = CASES[name]
+    shape = (4, 6) if case.kind == "row" else (3, 4)
+    case, xs = _gradcheck_inputs(name, shape)
+    assert torch.autograd.gradcheck(case.ours, xs, eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradcheck_chunked(monkeypatch, name):
+    """The chunked path's backward, with CHUNK made small so that gradcheck stays cheap."""
+    monkeypatch.setattr(AF, "CHUNK", 16)
+    case = CASES[name]
+    shape = (6, 8) if case.kind == "row" else (5, 9)
+    case, xs = _gradcheck_inputs(name, shape)
+    assert torch.autograd.gradcheck(case.ours, xs, eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("beta_shape", [(), (1,), (4,)], ids=["0-d", "(1,)", "per-channel"])
+def test_gradcheck_swish_beta(beta_shape):
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(3, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    beta = (torch.rand(beta_shape, generator=g, dtype=torch.float64) + 0.5).requires_grad_()
+    assert torch.autograd.gradcheck(actlab.swish, (x, beta), eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
+def test_swish_beta_gradient_matches_autograd():
+    x = torch.randn(200, 3, dtype=torch.float64)
+    beta = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    actlab.swish(x, beta).sum().backward()
+    beta_ref = beta.detach().clone().requires_grad_()
+    (x * torch.sigmoid(beta_ref * x)).sum().backward()
+    torch.testing.assert_close(beta.grad, beta_ref.grad)
+
+
+def test_swish_beta_only_requires_grad():
+    x = torch.randn(5)
+    beta = torch.tensor(1.3, requires_grad=True)
+    actlab.swish(x, beta).sum().backward()
+    ref = beta.detach().clone().requires_grad_()
+    (x * torch.sigmoid(ref * x)).sum().backward()
+    torch.testing.assert_close(beta.grad, ref.grad)
+
+
+def test_swish_beta_one_is_silu():
+    x = torch.randn(100, dtype=torch.float64)
+    torch.testing.assert_close(actlab.swish(x), actlab.silu(x), rtol=0, atol=1e-15)
+
+
+# ------------------------------------------------------------------------------------------ half precision
+def _exactly_rounded_from_float32(name, x_half):
+    """What 'computed in float32, rounded once' means: the float32 evaluation of the same formula, rounded."""
+    return CASES[name].ours(*[x.detach().float() for x in x_half])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("name", NAMES)
+def test_half_precision_rounds_once(name, dtype, device):
+    case = CASES[name]
+    for shape in [(4, 6), (2, 70002) if case.kind != "row" or case.dim == -1 else (4000, 40)]:
+        xs = make_inputs(case, shape, dtype, device, scale=2.0)
+        y, grads, g = _run(case.ours, xs)
+        assert y.dtype == dtype and all(gr.dtype == dtype for gr in grads)
+        xs32 = [x.detach().float().requires_grad_() for x in xs]
+        y32 = case.ours(*xs32)
+        grads32 = torch.autograd.grad(y32, xs32, g.float())
+        if name in ("gelu_tanh", "geglu_tanh"):
+            # float32 inputs of the tanh form are computed in float64, half ones in float32: equal to within
+            # float32's accuracy, i.e. one rounding to the half dtype (rarely two)
+            eq = lambda a, b: torch.testing.assert_close(a, b, rtol=torch.finfo(dtype).eps, atol=1e-7)
+        else:
+            eq = lambda a, b: torch.equal(a, b) or pytest.fail(f"{name} {shape}: not rounded once from float32")
+        eq(y, y32.to(dtype))
+        for got, ref in zip(grads, grads32):
+            eq(got, ref.to(dtype))
+        # and close to torch's own half-precision result
+        y_ref = case.torch(*xs)
+        torch.testing.assert_close(y, y_ref, atol=2e-3 if dtype == torch.float16 else 2e-2,
+                                   rtol=4e-3 if dtype == torch.float16 else 3e-2)
+
+
+# ------------------------------------------------------------------------------------------ behaviour
+@pytest.mark.parametrize("name", NAMES)
+def test_no_grad_and_inputs_without_grad(name):
+    case = CASES[name]
+    xs = make_inputs(case, (4, 6), requires_grad=False)
+    with torch.no_grad():
+        y = case.ours(*xs)
+    assert not y.requires_grad
+    torch.testing.assert_close(y, case.torch(*xs))
+    torch.testing.assert_close(case.ours(*xs), y)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "softmax", "gelu", "swiglu", "glu"])
+def test_double_backward_is_refused(name):
+    case = CASES[name]
+    xs = make_inputs(case, (4, 6), torch.float64)
+    y = case.ours(*xs)
+    (g,) = torch.autograd.grad(y.sum(), xs[:1], create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable|does not require grad|differentiable"):
+        torch.autograd.grad(g.sum(), xs[:1])
+
+
+def test_softplus_threshold_is_linear_exactly():
+    x = torch.tensor([2.4, 2.5, 2.6, 10.0, 1e30], dtype=torch.float32)
+    y = actlab.softplus(x, beta=2.0, threshold=5.0)
+    assert torch.equal(y[2:], x[2:]) and torch.equal(y, torch.nn.functional.softplus(x, 2.0, 5.0))
+
+
+def test_softmax_dtype_argument():
+    x = torch.randn(3, 4)
+    y = actlab.softmax(x, -1, dtype=torch.float64)
+    assert y.dtype == torch.float64
+    torch.testing.assert_close(y, torch.softmax(x, -1, dtype=torch.float64))
+    torch.testing.assert_close(actlab.log_softmax(x, 0, dtype=torch.float64), torch.log_softmax(x.double(), 0))
+
+
+def test_softmax_special_values():
+    x = torch.tensor([[0.0, -float("inf"), 1.0], [-float("inf")] * 3, [float("inf"), 0.0, 1.0],
+                      [3e38, -3e38, 0.0]])
+    for ours, ref in [(actlab.softmax, torch.softmax), (actlab.log_softmax, torch.log_softmax)]:
+        torch.testing.assert_close(ours(x, -1), ref(x, -1), equal_nan=True)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "relu", "elu", "softplus", "gelu", "silu"])
+def test_nan_propagates(name):
+    y = CASES[name].ours(torch.tensor([float("nan"), 1.0]))
+    assert torch.isnan(y[0]) and not torch.isnan(y[1])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("name", NAMES)
+def test_extreme_inputs_stay_finite(name, dtype):
+    """No NaN or Inf for any finite input, from the smallest to the largest number, except where the true value
+    itself is beyond the dtype's range (the float64 result, rounded to the dtype, is infinite); gradients (all
+    bounded here) always finite."""
+    case = CASES[name]
+    fi = torch.finfo(dtype)
+    vals = torch.tensor([0.0, fi.tiny, -fi.tiny, 1e-3, -1e-3, 30.0, -30.0, 90.0, -90.0, 1e4, -1e4, fi.max / 2,
+                         -fi.max / 2, fi.max / 1.06], dtype=torch.float64).to(dtype)
+    if case.kind == "row":
+        vals = vals.reshape(7, 2) if case.dim == -1 else vals.reshape(2, 7)
+    xs = [vals.clone().requires_grad_() for _ in range(2 if case.kind == "gate" else 1)]
+    if case.kind == "gate":        # keep the product of the two inputs in range
+        xs[1] = torch.ones_like(vals).requires_grad_()
+    y = case.ours(*xs)
+    grads = torch.autograd.grad(y, xs, torch.ones_like(y))
+    in_range = torch.isfinite(case.torch(*[x.detach().double() for x in xs]).to(dtype))
+    assert torch.isfinite(y[in_range]).all(), f"{name}: {y}"
+    for gr in grads:
+        assert torch.isfinite(gr).all(), f"{name} gradient: {gr}"
+
+
+# ------------------------------------------------------------------------------------------ errors
+@pytest.mark.parametrize("fn", [actlab.sigmoid, actlab.tanh, actlab.relu, actlab.gelu, actlab.silu, actlab.selu,
+                                lambda x: actlab.softmax(x, 0), lambda x: actlab.glu(x, 0)])
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.bool, torch.complex64], ids=str)
+def test_rejects_non_floating_dtypes(fn, dtype):
+    x = torch.ones(4, dtype=dtype)
+    with pytest.raises(TypeError, match="floating-point tensor"):
+        fn(x)
+
+
+def test_rejects_non_tensors():
+    with pytest.raises(TypeError, match="expects a torch.Tensor"):
+        actlab.sigmoid([1.0, 2.0])
+
+
+def test_error_messages():
+    x = torch.randn(3, 5)
+    with pytest.raises(ValueError, match="approximate must be one of"):
+        actlab.gelu(x, approximate="erf")
+    with pytest.raises(ValueError, match="approximate must be one of"):
+        actlab.geglu(x, x, approximate="fast")
+    with pytest.raises(ValueError, match="must be even"):
+        actlab.glu(x, -1)
+    with pytest.raises(ValueError, match="0-d"):
+        actlab.glu(torch.tensor(1.0))
+    with pytest.raises(ValueError, match="same shape"):
+        actlab.swiglu(x, torch.randn(3, 4))
+    with pytest.raises(TypeError, match="same dtype"):
+        actlab.geglu(x, x.double())
+    with pytest.raises(IndexError, match="out of range"):
+        actlab.softmax(x, 2)
+    with pytest.raises(TypeError, match="dim must be an int"):
+        actlab.log_softmax(x, None)
+    with pytest.raises(ValueError, match="does not broadcast"):
+        actlab.swish(x, torch.ones(3))
+    with pytest.raises(ValueError, match="beta must be non-zero"):
+        actlab.softplus(x, beta=0)
+    with pytest.raises(ValueError, match="unknown activation"):
+        AF.compiled("softmax2")
+
+
+# ------------------------------------------------------------------------------------------ GLU kernels dispatch
+def test_triton_dispatch_switches(monkeypatch):
+    """The fused kernels are used only when they import and say they can run, and never when disabled."""
+    fake = types.ModuleType("actlab.triton_glu")
+    fake.is_available = lambda: True
+    monkeypatch.setitem(sys.modules, "actlab.triton_glu", fake)
+    monkeypatch.setattr(actlab, "triton_glu", fake, raising=False)
+    monkeypatch.delenv("ACTLAB_DISABLE_TRITON", raising=False)
+    assert AF._triton() is fake
+    monkeypatch.setenv("ACTLAB_DISABLE_TRITON", "1")
+    assert AF._triton() is None
+    monkeypatch.delenv("ACTLAB_DISABLE_TRITON")
+    fake.is_available = lambda: False
+    assert AF._triton() is None
+    monkeypatch.setitem(sys.modules, "actlab.triton_glu", None)      # import fails: the torch path
+    monkeypatch.delattr(actlab, "triton_glu", raising=False)
+    assert AF._triton() is None
+
+
+def test_cpu_gates_never_use_triton(monkeypatch):
+    calls = []
+    fake = types.SimpleNamespace(is_available=lambda: True, swiglu=lambda *a: calls.append(a),
+                                 geglu=lambda *a: calls.append(a))
+    monkeypatch.setattr(AF, "_triton", lambda: fake)
+    a, b = torch.randn(4, 8), torch.randn(4, 8)
+    torch.testing.assert_close(actlab.swiglu(a, b), torch.nn.functional.silu(a) * b)
+    actlab.geglu(a, b)
+    assert calls == []
+
+
+@pytest.mark.cuda
+def test_cuda_gates_use_triton_when_available():
+    kernels = AF._triton()
+    if kernels is None:
+        pytest.skip("actlab.triton_glu is not available on this GPU")
+    a, b = (torch.randn(64, 256, device="cuda", requires_grad=True) for _ in range(2))
+    y = actlab.swiglu(a, b)
+    torch.testing.assert_close(y, torch.nn.functional.silu(a) * b, rtol=1e-5, atol=1e-5)
+    os.environ["ACTLAB_DISABLE_TRITON"] = "1"
+    try:
+        torch.testing.assert_close(actlab.swiglu(a, b), y, rtol=1e-5, atol=1e-5)
+    finally:
+        del os.environ["ACTLAB_DISABLE_TRITON"]
+
+
+# ------------------------------------------------------------------------------------------ compiled path
+@pytest.mark.slow
+@pytest.mark.parametrize("name,args", [("gelu", ()), ("softmax", (-1,))])
+def test_compiled_path_matches_eager(name, args):
+    x = torch.randn(64, 33, dtype=torch.float32, requires_grad=True)
+    fast = AF.compiled(name)
+    y = fast(x, *args)
+    (g,) = torch.autograd.grad(y.sum(), x)
+    x2 = x.detach().clone().requires_grad_()
+    y2 = getattr(actlab, name)(x2, *args)
+    (g2,) = torch.autograd.grad(y2.sum(), x2)
+    torch.testing.assert_close(y, y2, rtol=2e-6, atol=1e-6)
+    torch.testing.assert_close(g, g2, rtol=2e-6, atol=1e-6)
+    assert AF.compiled(name) is fast
