@@ -158,3 +158,12 @@ def test_relu_interpolant_is_the_piecewise_linear_interpolant():
     np.testing.assert_allclose(E.relu_net_1d(w, b, v, c, u), np.interp(u, xs, ys), atol=1e-12)
     with pytest.raises(ValueError, match="strictly increasing"):
         E.relu_interpolant([0.0, 0.0, 1.0], [1.0, 2.0, 3.0])
+
+
+def test_claims_table_renders_markdown_and_escapes_pipes():
+    md = E.claims_table([("C1", "says |x|", "true", "Theorem 1\nand experiment")])
+    lines = md.data.split("\n")
+    assert lines[0] == "| claim | the source says | verdict | evidence |"
+    assert lines[2] == "| **C1** | says \\|x\\| | true | Theorem 1 and experiment |"
+    with pytest.raises(ValueError, match="claim, says, verdict, evidence"):
+        E.claims_table([("C1", "too short")])

@@ -25,7 +25,7 @@ from torch import nn
 __all__ = ["single_thread", "ACTIVATIONS", "Spread", "make_xor", "make_moons", "mlp", "train_classifier", "fit_1d",
            "width_sweep", "over_seeds", "predictor", "affine_forward", "collapse_affine", "relu_net_1d",
            "count_linear_pieces", "relu_interpolant", "relu_breakpoints", "linear_layers",
-           "TrainResult", "FitResult", "Sweep", "accuracy", "glue"]
+           "TrainResult", "FitResult", "Sweep", "accuracy", "glue", "claims_table"]
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "linear": nn.Identity, "identity": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
@@ -250,6 +250,20 @@ def accuracy(model: nn.Module, X: np.ndarray, y: np.ndarray) -> float:
     with torch.no_grad():
         pred = model(torch.as_tensor(np.asarray(X), dtype=torch.float64)).argmax(-1).numpy()
     return float(np.mean(pred == np.asarray(y)))
+
+
+def claims_table(rows: Sequence[tuple[str, str, str, str]]):
+    """The claim → verdict → evidence table that ends every chapter's experiments, as Markdown (rendered
+    by Jupyter and by the book): one row ``(claim id, what the source says, verdict, evidence)`` per claim.
+    Evidence strings carry the numbers, formatted from the experiment's variables (never typed in)."""
+    from IPython.display import Markdown
+    for row in rows:
+        if len(row) != 4:
+            raise ValueError(f"each row is (claim, says, verdict, evidence); got {row!r}")
+    cell = lambda text: str(text).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    lines = ["| claim | the source says | verdict | evidence |", "|---|---|---|---|"]
+    lines += [f"| **{cell(c)}** | {cell(s)} | {cell(v)} | {cell(e)} |" for c, s, v, e in rows]
+    return Markdown("\n".join(lines))
 
 
 def glue(name: str, value: Any, display: bool = False) -> None:
