@@ -37,7 +37,12 @@ except ImportError:
 print(f"python {sys.version.split()[0]} | torch {torch.__version__} (CUDA {torch.version.cuda}) | triton {tv}")
 print("device:", torch.cuda.get_device_name() if torch.cuda.is_available() else "none (the CUDA tests skip)")
 import importlib.util
-found = {m: importlib.util.find_spec(m) is not None for m in ["numpy", "scipy", "mpmath", "hypothesis", "expecttest"]}
+def have(name):
+    try:
+        return importlib.util.find_spec(name) is not None
+    except Exception:
+        return False
+found = {m: have(m) for m in ["numpy", "scipy", "mpmath", "hypothesis", "expecttest"]}
 print("other modules the tests use:", ", ".join(m + (" yes" if ok else " MISSING") for m, ok in found.items()))
 ' || failed=$((failed + 1))
 
