@@ -52,6 +52,7 @@ TOC = ROOT / "_toc.yml"
 #: Files and folders every staged book gets from the repository root besides its toc pages.
 SHARED = ("references.bib", "_static")
 SKIP_EXECUTION = "skip-execution"
+ANSWER_TAG, TESTS_TAG = "exercise-answer", "exercise-tests"     # labelled by _static/book.css
 CHAPTER_PREFIX = "chapters/"
 STATE_NAME = "book-state.json"
 LOG_NAME = "book-build.log"
@@ -153,7 +154,8 @@ def page_notebook(src: NotebookNode, *, solutions: bool = True) -> NotebookNode:
             in_exercises = True
         if cell.cell_type == "code" and in_exercises:
             tags = list(cell.metadata.get("tags", []))
-            cell.metadata["tags"] = tags + [SKIP_EXECUTION] if SKIP_EXECUTION not in tags else tags
+            role = [ANSWER_TAG] if is_solution(original) else [TESTS_TAG] if is_test(original) else []
+            cell.metadata["tags"] = tags + [t for t in [SKIP_EXECUTION] + role if t not in tags]
         if pending and not is_test(original):       # the toggle goes after the test cell, if any
             page.cells.extend(pending)
             pending = []

@@ -118,8 +118,9 @@ def test_exercises_shown_as_stub_tests_and_solution_toggle(slug, html, book, sit
     source = check_source(book.chapters[slug])
     n_solutions = sum(1 for c in source.cells if is_solution(c))
     page = _soup(html / f"{CHAPTER_PREFIX}{slug}.html")
-    stubs = [c for c in page.select("div.cell.tag_skip-execution") if "raise NotImplementedError" in c.get_text()]
+    stubs = [c for c in page.select("div.cell.tag_exercise-answer") if "raise NotImplementedError" in c.get_text()]
     assert len(stubs) == sum(1 for c in source.cells if is_solution(c) and c.cell_type == "code")
+    assert len(page.select("div.cell.tag_exercise-tests")) == sum(1 for c in source.cells if is_test(c))
     toggles = page.select("div.admonition.dropdown")
     titles = [t.select_one(".admonition-title").get_text() for t in toggles]
     worked = [t for t in titles if t.startswith("Worked solution")]
@@ -225,6 +226,8 @@ def test_page_notebook_hides_tests_and_toggles_the_solution():
     assert order.index(toggle.id) == order.index(test_id) + 1, "the solution toggle follows the tests"
     skipped = [c for c in page.cells if SKIP_EXECUTION in c.metadata.get("tags", [])]
     assert len(skipped) == 2 and all(c.cell_type == "code" for c in skipped)
+    assert [t for c in skipped for t in c.metadata["tags"] if t.startswith("exercise-")] == [
+        "exercise-answer", "exercise-tests"]
     assert not any("nbgrader" in c.metadata for c in page.cells)
 
 
