@@ -124,12 +124,15 @@ def grade_one(job: dict) -> dict:
         model = load_cached(job["source"], job["release"], slug, job["source_sha"])
         log = logging.getLogger(f"autograder.{os.getpid()}")
         log.setLevel(logging.ERROR)
+        log.propagate = False
+        errors = _Collect()
+        log.handlers = [errors]
         converter = GradingAutograde(coursedir=coursedir, config=config, assignment=model, log=log)
         try:
             converter.start()
         except Exception as exc:  # noqa: BLE001 - nbgrader reports its own failures this way
             result["status"] = "grading_error"
-            result["error"] = f"{type(exc).__name__}: {exc}"
+            result["error"] = f"{type(exc).__name__}: {exc}\n" + "\n".join(errors.lines)[-3000:]
         out = cdir / "autograded" / student / slug / f"{slug}.ipynb"
         if out.is_file():
             nb = nbformat.read(out, as_version=4)
@@ -157,7 +160,15 @@ def grade_one(job: dict) -> dict:
     return result
 
 
-_SLOTS = None
+class _Collect(__import__("logging").Handler):
+    """Keeps nbgrader's error log lines (its exceptions are reported through the log)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(self.format(record))
 
 
 def quiet_nbgrader() -> None:
@@ -298,7 +309,7 @@ def _grade_submissions(subs: list[Submission], course: Course, opts: GradeOption
         if "key" in row:
             res = done[row["key"]]
             row.update(status=res["status"] if res["status"] != "ok" else "ok",
-                       detail=res.get("error", "")[:500], results=res.get("results", []),
+                       detail=res.get("error", "")[:4000], results=res.get("results", []),
                        findings=res.get("findings", []), sandbox=res.get("sandbox", ""),
                        seconds=res.get("seconds", 0.0), cached=row["key"] in done and
                        res is not None and row["key"] not in {j["key"] for j in todo})

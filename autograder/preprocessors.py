@@ -21,7 +21,7 @@ autograde pass  ``SandboxedExecute`` -> nbgrader's LimitOutput -> ``VerifyChecks
   "did the cell print an error", which a warning on stderr or a patched assert would sway).
 
 A finding in a cell costs the exercise it belongs to (the next test cell after it); findings
-whose effect is global (monkeypatching, introspection, forged records) cost every exercise
+whose effect is global (monkeypatching, forged records) cost every exercise
 from there on. Findings after the last test cell touch nothing graded and are only reported.
 """
 from __future__ import annotations
@@ -37,10 +37,10 @@ from nbgrader import utils as nbutils
 from traitlets import List
 
 from .execute import SandboxedExecute, is_skipped
-from .verify import (Assignment, _aliases, _python_only, grade_exercise, is_test_cell, nbg,
+from .verify import (Assignment, _aliases, _python_only, grade_exercise, is_test_cell, mime, nbg,
                      records_in)
 
-GLOBAL_FLAGS = {"monkeypatch", "introspection", "forged_record"}
+GLOBAL_FLAGS = {"monkeypatch", "forged_record"}
 
 
 def _ag(resources) -> dict:
@@ -80,8 +80,14 @@ class DetectTampering(NbGraderPreprocessor):
         owners = _owners(nb, a)
         seen: dict[str, int] = {}
         for i, cell in enumerate(nb.cells):
+            raw = cell.metadata.get("nbgrader")
             meta = nbg(cell)
             gid = meta.get("grade_id")
+            if raw is not None and (not isinstance(raw, dict) or not gid):
+                if raw:
+                    add_finding(nb, "metadata_edited", owners[i][:1], "malformed nbgrader metadata", i)
+                del cell.metadata["nbgrader"]
+                continue
             if not gid:
                 continue
             ex = a.exercise_of(gid)
@@ -95,6 +101,7 @@ class DetectTampering(NbGraderPreprocessor):
                 if meta.get("grade") or meta.get("locked") or meta.get("solution"):
                     add_finding(nb, "metadata_edited", owners[i][:1],
                                 f"a cell claims grade id {gid!r}, which this assignment does not have", i)
+                del cell.metadata["nbgrader"]  # a plain cell from now on
                 continue
             changed = [k for k in ("grade", "solution", "locked")
                        if bool(meta.get(k)) != bool(ref.get(k))]
@@ -106,6 +113,18 @@ class DetectTampering(NbGraderPreprocessor):
                 add_finding(nb, "metadata_edited", here, f"{gid}: {', '.join(changed)} changed", i)
             if gid in a.release_sources and _norm(cell.source) != _norm(a.release_sources[gid]):
                 add_finding(nb, "locked_cell_edited", here, f"{gid} was edited", i)
+            # the release's metadata is the truth (nbgrader then restores locked sources)
+            cell.metadata["nbgrader"] = {k: v for k, v in ref.items() if k != "cell_type"}
+        # a duplicated cell keeps its metadata only in its last copy (as nbgrader's
+        # DeduplicateIds would, but without leaving an empty, invalid metadata block)
+        last = {}
+        for i, cell in enumerate(nb.cells):
+            if nbg(cell).get("grade_id"):
+                last[nbg(cell)["grade_id"]] = i
+        for i, cell in enumerate(nb.cells):
+            g = nbg(cell).get("grade_id")
+            if g and last[g] != i:
+                del cell.metadata["nbgrader"]
         present = {nbg(c).get("grade_id") for c in nb.cells}
         for ex in a.exercises:
             if ex.test_id not in present:
@@ -286,6 +305,7 @@ class VerifyChecks(NbGraderPreprocessor):
         owners = _owners(nb, a)
         cells_by_id: dict[str, list] = {}
         stray: list[dict] = []
+        key = mime()
         for i, cell in enumerate(nb.cells):
             gid = nbg(cell).get("grade_id")
             if gid:
@@ -300,11 +320,14 @@ class VerifyChecks(NbGraderPreprocessor):
             if not is_test_cell(cell):
                 stray += records_in(cell)
                 for o in cell.get("outputs", []):
+                    if key in o.get("data", {}):
+                        continue  # a record outside its test cell: judged as a stray record
                     text = o.get("text", "") or o.get("data", {}).get("text/plain", "")
                     text = "".join(text) if isinstance(text, list) else str(text)
                     for m in FAKE_TEXT.finditer(text):
-                        findings.append({"flag": "forged_record", "tests": owners[i], "cell": i,
-                                         "detail": f"prints text imitating a check of {m.group(1)}"})
+                        ex = next((e for e in a.exercises if m.group(1) in e.exercise_ids), None)
+                        findings.append({"flag": "forged_record", "tests": [ex.test_id] if ex else [],
+                                         "cell": i, "detail": f"prints text imitating a check of {m.group(1)}"})
         aliases = {}
         for cell in nb.cells:
             if cell.cell_type == "code" and not is_skipped(cell):

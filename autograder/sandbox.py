@@ -14,9 +14,11 @@ self-check) use in place of the stock one. It wraps the kernel command in
   ``/tmp``. The repository, ``solutions/``, nbgrader's ``source/`` and gradebook, the
   cache and every other student's files simply do not exist inside;
 * when the grader runs as root (CI, this container): ``setpriv`` drops to an unprivileged
-  uid of its own per worker slot (``uid_base + slot``), no capabilities, no new
-  privileges, so the process limit counts that kernel alone and kernels cannot touch one
-  another. Run as an ordinary user, bubblewrap's user namespace does the same job.
+  uid of its own (the lowest free one from ``uid_base``, held through a lock file while the
+  kernel lives, so concurrent graders never share one), no capabilities, no new privileges:
+  the process limit counts that kernel alone, kernels cannot touch one another, and when the
+  kernel ends every process of that uid is killed. Run as an ordinary user, bubblewrap's
+  user namespace does the same job (the process limit then counts the user's processes).
 
 The kernel speaks to the grader over ZeroMQ's ``ipc`` transport (Unix sockets in the
 scratch folder), since a kernel without a network cannot use TCP. The wall-time limit is
@@ -96,6 +98,63 @@ def bwrap_works(as_root: bool) -> tuple[bool, str]:
     return True, "ok"
 
 
+def uid_processes(uid: int) -> list[int]:
+    """Pids whose real uid is ``uid`` (from /proc)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as f:
+                for line in f:
+                    if line.startswith("Uid:"):
+                        if int(line.split()[1]) == uid:
+                            pids.append(int(entry))
+                        break
+        except OSError:
+            continue
+    return pids
+
+
+LOCK_DIR = "/tmp/actlab-autograder-uids"
+
+
+def acquire_uid(base: int, hint: int = 0, span: int = 512):
+    """A sandbox uid no other kernel on this machine is using (any grader process): the lowest
+    free one from ``base + hint``, held by an ``flock`` on a lock file until released."""
+    import fcntl
+    os.makedirs(LOCK_DIR, mode=0o700, exist_ok=True)
+    for k in list(range(hint, span)) + list(range(0, hint)):
+        f = open(os.path.join(LOCK_DIR, str(base + k)), "w")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            continue
+        return base + k, f
+    raise RuntimeError(f"no free sandbox uid in {base}..{base + span - 1}")
+
+
+def reap_uid(uid: int, timeout: float = 10.0) -> int:
+    """SIGKILL every process of a sandbox uid and wait until they are gone; returns how many."""
+    import signal
+    import time
+    if uid == 0:
+        raise ValueError("refusing to reap uid 0")
+    deadline, killed = time.monotonic() + timeout, 0
+    while True:
+        pids = uid_processes(uid)
+        if not pids or time.monotonic() > deadline:
+            return killed
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+        time.sleep(0.05)
+
+
 def _usr_links() -> list[str]:
     """Recreate /bin, /lib, ... as on the host (symlinks into /usr on merged-usr systems)."""
     args = []
@@ -126,8 +185,9 @@ class SandboxKernelManager(AsyncKernelManager):
     tmp_mb = Integer(256, config=True, help="Size of the kernel's private /tmp (a tmpfs).")
     threads = Integer(1, config=True, help="OMP/MKL/torch threads inside the kernel.")
     uid_base = Integer(61000, config=True,
-                       help="As root, the kernel of worker slot k runs as uid uid_base + k.")
-    slot = Integer(config=True, help="Worker slot (default: $AUTOGRADER_SLOT or 0).")
+                       help="As root, kernels run as uids from uid_base up (one each).")
+    slot = Integer(config=True, help="Where to start looking for a free uid "
+                                     "(default: $AUTOGRADER_SLOT or 0).")
     extra_ro_paths = List(Unicode(), config=True,
                           help="More host folders to expose read-only (e.g. a data folder).")
     scratch_files = Unicode("", config=True,
@@ -169,9 +229,21 @@ class SandboxKernelManager(AsyncKernelManager):
     def as_root(self) -> bool:
         return os.geteuid() == 0
 
+    _uid_lock = None
+    _uid = None
+
     @property
     def uid(self) -> int:
-        return self.uid_base + self.slot if self.as_root else os.getuid()
+        if not self.as_root:
+            return os.getuid()
+        if self._uid is None:
+            self._uid, self._uid_lock = acquire_uid(self.uid_base, self.slot)
+        return self._uid
+
+    def _release_uid(self):
+        if self._uid_lock is not None:
+            self._uid_lock.close()
+        self._uid_lock = self._uid = None
 
     def _choose_backend(self) -> str:
         if self.backend == "none":
@@ -187,6 +259,8 @@ class SandboxKernelManager(AsyncKernelManager):
     # --- life cycle ----------------------------------------------------------------------
     async def _async_pre_start_kernel(self, **kw):
         self.effective_backend = self._choose_backend()
+        if self.as_root:
+            reap_uid(self.uid)  # leftovers of a grader that crashed
         # a short path: Unix socket names are limited to 108 bytes
         self.scratch = tempfile.mkdtemp(prefix="agk-", dir="/tmp")
         self._populate_scratch()
@@ -303,6 +377,10 @@ class SandboxKernelManager(AsyncKernelManager):
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
+        if self.as_root and self._uid is not None:
+            reap_uid(self._uid)  # nothing of this kernel may outlive it (or count for the next)
+            if not restart:
+                self._release_uid()
         if self.scratch and not self.keep_scratch and not restart:
             shutil.rmtree(self.scratch, ignore_errors=True)
             if getattr(self, "_stderr_log", None):

@@ -46,7 +46,8 @@ def mime() -> str:
 
 
 def nbg(cell) -> dict:
-    return dict(cell.get("metadata", {}).get("nbgrader", {}) or {})
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return dict(meta) if isinstance(meta, dict) else {}
 
 
 def is_test_cell(cell) -> bool:
@@ -441,10 +442,13 @@ def grade_exercise(ex: Exercise, test_cells: list, stray: list[dict], solution_s
     if result.passed:
         n = sum(c.n_cases for c in result.checks)
         result.message = f"All {len(result.checks)} checks passed ({n} cases)."
-    elif zeroing:
-        result.message = FLAG_TEXT[zeroing[0]]
+    elif [f for f in zeroing if f not in OUTCOMES]:
+        first = [f for f in zeroing if f not in OUTCOMES][0]
+        result.message = FLAG_TEXT[first]
         if all_ok:
             result.message += " (Your answer's outputs were correct, but the exercise scores 0.)"
+    elif zeroing and (all_ok or all(c.message == "did not run" for c in result.checks)):
+        result.message = FLAG_TEXT[zeroing[0]]
     else:
         failed = [c for c in result.checks if not c.passed]
         first = failed[0]
@@ -481,7 +485,7 @@ FLAG_TEXT = {
     "forged_record": "Your notebook produced fake or duplicated check results; this exercise "
                      "scores 0.",
     "introspection": "Your code inspects the test machinery (stack frames, garbage collector, "
-                     "ctypes); exercises after it score 0.",
+                     "ctypes); this exercise scores 0.",
     "kernel_exit": "Your code exits or signals the Python process; this exercise scores 0.",
     "process_spawn": "Your code starts processes (fork, subprocess, os.system); this exercise "
                      "scores 0.",
@@ -506,3 +510,5 @@ FLAG_TEXT = {
     "forbidden_call": "Your solution uses what this exercise asks you to build from scratch.",
 }
 ZEROING = set(FLAG_TEXT) - {"solution_cell_missing"}
+#: Zeroing flags that describe what happened to the answer (the checks' own message says more).
+OUTCOMES = {"forbidden_call", "kernel_died", "timeout", "not_run"}
