@@ -99,6 +99,7 @@ def test_literal_cases_round_trip_through_json():
     assert [k.id for k in back] == ["two layers", "kw"] and back[1].kwargs == {"axis": 0} and back[1].hint == "h"
     assert isinstance(back[0].args[0], list) and isinstance(back[0].args[0][0], tuple)
     assert back[0].has_expected and not back[1].has_expected
+    assert checks._digest(back) == checks._digest(cs.cases)  # what verify() compares
 
 
 def test_rebuild_refuses_names_outside_actlab_and_non_generators():
