@@ -56,9 +56,11 @@ ANSWER_TAG, TESTS_TAG = "exercise-answer", "exercise-tests"     # labelled by _s
 CHAPTER_PREFIX = "chapters/"
 STATE_NAME = "book-state.json"
 LOG_NAME = "book-build.log"
-#: Library files and committed results that executed pages depend on: when they change, cached page
-#: outputs are stale (jupyter-cache keys a notebook by its own code only).
-DEPENDENCIES = (ROOT / "src" / "actlab", ROOT / "benchmarks")
+#: What executed pages depend on besides their own code: the library's code and the committed results
+#: files that pages load. When these change, cached page outputs are stale (jupyter-cache keys a notebook
+#: by its own code only), so the cache is emptied.
+DEPENDENCIES = ((ROOT / "src" / "actlab", (".py",)),
+                (ROOT / "benchmarks", (".json", ".csv", ".npz", ".txt")))
 BEGIN_MARK_SCHEME, END_MARK_SCHEME = "=== BEGIN MARK SCHEME ===", "=== END MARK SCHEME ==="
 
 
@@ -273,6 +275,10 @@ def _fingerprint(paths, suffixes: tuple[str, ...] | None = None) -> str:
     return digest.hexdigest()
 
 
+def dependencies_fingerprint() -> str:
+    return "".join(_fingerprint([folder], suffixes=suffixes) for folder, suffixes in DEPENDENCIES)
+
+
 def execute_pages(book: StagedBook, cache_dir: Path, *, jobs: int | None = None, timeout: int = 120,
                   progress: bool = True) -> dict[str, float | None]:
     """Execute, ``jobs`` at a time, the page notebooks that myst-nb's jupyter-cache does not hold yet.
@@ -287,7 +293,7 @@ def execute_pages(book: StagedBook, cache_dir: Path, *, jobs: int | None = None,
     cache_dir.mkdir(parents=True, exist_ok=True)
     cache = get_cache(str(cache_dir))
     deps_file = cache_dir / "dependencies.sha256"
-    deps = _fingerprint(DEPENDENCIES, suffixes=(".py", ".json", ".csv", ".npz", ".txt"))
+    deps = dependencies_fingerprint()
     if deps_file.is_file() and deps_file.read_text() != deps:
         cache.clear_cache()         # removes the folder
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -521,7 +527,7 @@ def book_fingerprint(*, toc: Path = TOC, solutions_dir: Path = SOLUTIONS_DIR,
             pages += [Path(solutions_dir) / f"{slug}.md", Path(chapters_dir) / f"{slug}.ipynb"]
         else:
             pages += [toc.parent / f"{entry}.md", toc.parent / f"{entry}.ipynb"]
-    return _fingerprint(pages + list(DEPENDENCIES), suffixes=None)
+    return _fingerprint(pages, suffixes=None) + dependencies_fingerprint()
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
