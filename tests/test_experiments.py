@@ -160,10 +160,13 @@ def test_relu_interpolant_is_the_piecewise_linear_interpolant():
         E.relu_interpolant([0.0, 0.0, 1.0], [1.0, 2.0, 3.0])
 
 
-def test_claims_table_renders_markdown_and_escapes_pipes():
-    md = E.claims_table([("C1", "says |x|", "true", "Theorem 1\nand experiment")])
-    lines = md.data.split("\n")
+def test_claims_table_renders_html_and_markdown():
+    t = E.claims_table([("C1", "says |x| < 1", "true", "Theorem 1\nand experiment")])
+    lines = t._repr_markdown_().split("\n")
     assert lines[0] == "| claim | the source says | verdict | evidence |"
-    assert lines[2] == "| **C1** | says \\|x\\| | true | Theorem 1 and experiment |"
+    assert lines[2] == "| **C1** | says \\|x\\| < 1 | true | Theorem 1 and experiment |"
+    html = t._repr_html_()
+    assert html.startswith('<table class="table"><thead><tr><th>claim</th>')
+    assert "<td><strong>C1</strong></td><td>says |x| &lt; 1</td>" in html
     with pytest.raises(ValueError, match="claim, says, verdict, evidence"):
         E.claims_table([("C1", "too short")])

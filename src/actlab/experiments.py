@@ -25,7 +25,7 @@ from torch import nn
 __all__ = ["single_thread", "ACTIVATIONS", "Spread", "make_xor", "make_moons", "mlp", "train_classifier", "fit_1d",
            "width_sweep", "over_seeds", "predictor", "affine_forward", "collapse_affine", "relu_net_1d",
            "count_linear_pieces", "relu_interpolant", "relu_breakpoints", "linear_layers",
-           "TrainResult", "FitResult", "Sweep", "accuracy", "glue", "claims_table"]
+           "TrainResult", "FitResult", "Sweep", "accuracy", "glue", "claims_table", "Table"]
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "linear": nn.Identity, "identity": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
@@ -252,18 +252,48 @@ def accuracy(model: nn.Module, X: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(pred == np.asarray(y)))
 
 
-def claims_table(rows: Sequence[tuple[str, str, str, str]]):
-    """The claim → verdict → evidence table that ends every chapter's experiments, as Markdown (rendered
-    by Jupyter and by the book): one row ``(claim id, what the source says, verdict, evidence)`` per claim.
-    Evidence strings carry the numbers, formatted from the experiment's variables (never typed in)."""
-    from IPython.display import Markdown
+class Table:
+    """A small table that renders as HTML (the book, Jupyter) and as Markdown (other front ends): myst-nb
+    renders a Markdown output as CommonMark, which has no tables, so the HTML form is the one the site shows.
+    """
+
+    def __init__(self, header: Sequence[str], rows: Sequence[Sequence[Any]], bold_first: bool = True):
+        self.header = [str(h) for h in header]
+        self.rows = [[str(c) for c in row] for row in rows]
+        for row in self.rows:
+            if len(row) != len(self.header):
+                raise ValueError(f"each row needs {len(self.header)} cells ({', '.join(self.header)}); "
+                                 f"got {row!r}")
+        self.bold_first = bold_first
+
+    def _repr_html_(self) -> str:
+        import html
+        first = (lambda c: f"<strong>{c}</strong>") if self.bold_first else (lambda c: c)
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in self.header)
+        body = "".join("<tr>" + "".join(f"<td>{first(html.escape(c)) if i == 0 else html.escape(c)}</td>"
+                                        for i, c in enumerate(row)) + "</tr>" for row in self.rows)
+        return f'<table class="table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+    def _repr_markdown_(self) -> str:
+        cell = lambda text: text.replace("|", "\\|").replace("\n", " ")  # noqa: E731
+        first = (lambda c: f"**{c}**") if self.bold_first else (lambda c: c)
+        lines = ["| " + " | ".join(self.header) + " |", "|" + "---|" * len(self.header)]
+        lines += ["| " + " | ".join(first(cell(c)) if i == 0 else cell(c) for i, c in enumerate(row)) + " |"
+                  for row in self.rows]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self._repr_markdown_()
+
+
+def claims_table(rows: Sequence[tuple[str, str, str, str]]) -> Table:
+    """The claim → verdict → evidence table that ends every chapter's experiments: one row
+    ``(claim id, what the source says, verdict, evidence)`` per claim. Evidence strings carry the numbers,
+    formatted from the experiment's variables (never typed in)."""
     for row in rows:
         if len(row) != 4:
             raise ValueError(f"each row is (claim, says, verdict, evidence); got {row!r}")
-    cell = lambda text: str(text).replace("|", "\\|").replace("\n", " ")  # noqa: E731
-    lines = ["| claim | the source says | verdict | evidence |", "|---|---|---|---|"]
-    lines += [f"| **{cell(c)}** | {cell(s)} | {cell(v)} | {cell(e)} |" for c, s, v, e in rows]
-    return Markdown("\n".join(lines))
+    return Table(["claim", "the source says", "verdict", "evidence"], rows)
 
 
 def glue(name: str, value: Any, display: bool = False) -> None:
