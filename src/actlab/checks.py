@@ -14,21 +14,29 @@ A test cell calls :func:`check_function` with the student's function, a set of c
 
 What one check does
 1. **Computes** the student's outputs on every case (inside the kernel), catching exceptions per case and
-   recording (not failing on) the warnings that correct code may emit.
-2. **Compares** them with the reference (``numpy.isclose`` with a tolerance that depends on the dtype;
-   shapes and dtypes must match; integers exactly) and raises ``AssertionError`` with a message that names
-   the case, shows expected vs got at the worst entry, and adds a hint::
+   recording (not failing on) the warnings that correct code may emit. ``adapter`` says how to call:
+   ``"numpy"`` (as is), ``"torch"`` (array arguments become tensors), ``"torch_grad"`` (forward and the
+   gradient of ``sum(y)`` by autograd, for an ``autograd.Function`` with a hand-written backward).
+2. **Compares** them with the reference (``numpy.isclose`` with a tolerance that depends on the dtype, or
+   ``normwise``; shapes and dtypes must match; integers exactly), after an optional ``evaluate`` step that
+   turns a returned object into numbers (e.g. runs the network whose weights the student returned), and
+   raises ``AssertionError`` with a message that names the case, shows expected vs got at the worst entry
+   and the input there, and adds the case's and the check's hints::
 
-       ex1-sigmoid [hidden: random and extreme inputs]: 1 of 14 cases failed.
-         case 'x = -1000 (float32)': expected 0.0, got nan.
+       ex1-sigmoid [hidden: random and extreme inputs]: 1 of 26 case(s) failed.
+         case 'x = -1000 (float32)': expected 0.0, got nan; tolerance rtol=1e-05, atol=1e-06
+         Hint: an extreme input: exp(|x|) overflows here (beyond 88.7 in float32, 709.8 in float64); ...
          Hint: exp(-x) overflows for large negative x: use the two-branch form.
 
 3. **Emits one record** per check: an IPython ``display_data`` with MIME type :data:`MIME` (plus a one-line
-   ``text/plain`` summary; a no-op outside IPython) that holds the check's *spec* (exercise, name, the cases
-   as a generator name + keyword arguments or as literal arrays, the reference, tolerances, ...) and the
-   student's outputs encoded losslessly (base64 ``.npy``). :func:`verify` recomputes the verdict from a
-   record alone, in any process: every name in a spec is importable (``resolve`` only imports names under
-   ``actlab.``, ``numpy.``, ``scipy.special.``, ``math.``) and generators are seeded.
+   ``text/plain`` summary such as ``✔ ex1-sigmoid [visible: ...]: 3 cases passed``; a no-op outside
+   IPython) that holds the check's *spec* (exercise, name, the cases as a generator name + keyword
+   arguments or as literal arrays, the reference, tolerances, ...) and the student's outputs encoded
+   losslessly (base64 ``.npy``). :func:`verify` recomputes the verdict from a record alone, in any process:
+   every name in a spec is importable (``resolve`` only imports names under ``actlab.``, ``numpy.``,
+   ``scipy.special.``, ``math.``) and generators are seeded. :func:`collect_specs` rebuilds the specs of a
+   test cell without running anything (the grader's trusted copy); :func:`capture` collects records
+   outside IPython (tests).
 
 Conventions for test cells (so that the grader can rebuild them): only ``checks.*`` calls, no bare
 ``assert``; every check has a unique ``name`` within its exercise; cases come from :class:`cases` generators
@@ -38,7 +46,9 @@ Conventions for test cells (so that the grader can rebuild them): only ``checks.
 ``"torch.relu"``), a whole module (``"actlab"``, ``"scipy.special"``) or an ATen op (``"aten.relu"``).
 Functions and modules are found by a static scan of the solution's code objects and the globals, closure
 cells, defaults and in-function imports they reference, recursively into helpers the student wrote; torch
-calls are also recorded while the solution runs (``TorchDispatchMode``), whatever route reached them.
+calls are also recorded while the solution runs (``TorchDispatchMode``), whatever route reached them. The
+first check with a torch entry in ``forbid`` costs about a second per kernel (entering a dispatch mode
+imports ``torch._dynamo``): use torch entries in hidden tests, not in the visible ones.
 """
 from __future__ import annotations
 
@@ -72,7 +82,14 @@ ALLOWED_PREFIXES = ("actlab.", "numpy.", "scipy.special.", "math.")
 # (rtol, atol) by the expected output's dtype; integers and booleans compare exactly.
 DEFAULT_TOL = {"float16": (1e-3, 1e-4), "float32": (1e-5, 1e-6), "float64": (1e-10, 1e-12)}
 
-_MISSING = "<missing>"
+class _Missing:
+    """No value given (a case without ``expected``; a name that did not resolve)."""
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING = _Missing()
 
 
 # --------------------------------------------------------------------------- dotted names
@@ -206,7 +223,7 @@ class Case:
     def encode(self) -> dict:
         d = {"id": self.id, "args": encode(tuple(self.args)), "kwargs": encode(dict(self.kwargs)),
              "hint": self.hint}
-        if not (isinstance(self.expected, str) and self.expected == _MISSING):
+        if self.has_expected:
             d["expected"] = encode(self.expected)
         return d
 
@@ -219,7 +236,7 @@ class Case:
 
     @property
     def has_expected(self) -> bool:
-        return not (isinstance(self.expected, str) and self.expected == _MISSING)
+        return self.expected is not _MISSING
 
 
 def case(id: str, *args: Any, expected: Any = _MISSING, hint: str = "", **kwargs: Any) -> Case:
