@@ -89,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-j", "--jobs", type=int, default=None, help="chapters executed at once (default: every core)")
     p.set_defaults(func=_book)
 
+    from .cli import add_check_parser, add_grade_parser  # grading and the self-check (cli.py)
+    add_grade_parser(sub)
+    add_check_parser(sub)
+
     args = parser.parse_args(argv)
     return args.func(args)
 

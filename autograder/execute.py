@@ -24,24 +24,8 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Integer, List, Type, Unicode
 
+from .cells import is_skipped  # noqa: F401 (re-exported)
 from .sandbox import SandboxKernelManager
-
-#: Markers of the self-check cell at the end of each chapter (never run while grading).
-SELF_CHECK_MARKERS = ("autograder check", "autograder.check")
-
-
-def is_skipped(cell: NotebookNode, skip_tags=("experiment",)) -> bool:
-    """True for cells the grader does not execute: ``experiment``-tagged cells without
-    nbgrader metadata (a tag cannot switch off a graded cell) and the self-check cell."""
-    if cell.cell_type != "code":
-        return True
-    nbg = cell.metadata.get("nbgrader", {})
-    if nbg.get("grade") or nbg.get("solution") or nbg.get("locked"):
-        return False
-    tags = cell.metadata.get("tags", [])
-    if any(tag in tags for tag in skip_tags) or "self-check" in tags:
-        return True
-    return any(marker in cell.source for marker in SELF_CHECK_MARKERS)
 
 
 def error_output(ename: str, evalue: str) -> NotebookNode:

@@ -224,7 +224,7 @@ def grade(submissions: Path | str | None = None, sources: list[Path] | None = No
     workspace = Path(opts.workspace or WORKSPACE).resolve()
     course = Course.create(sources, workspace, opts.db_url)
     out_dir = Path(opts.out_dir or workspace / "results").resolve()
-    target = Path(submissions) if submissions else SAMPLE_CLASS / "submitted"
+    target = Path(submissions) if submissions else SAMPLE_CLASS
     assignments = {slug: slug for slug in course.slugs}
     ids = {slug: {ex.test_id for ex in course.assignment(slug).exercises}
            | {s for ex in course.assignment(slug).exercises for s in ex.solution_ids}

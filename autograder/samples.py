@@ -1,9 +1,9 @@
 """The embedded sample class: a dozen synthetic students per chapter, generated from the chapter.
 
-``python -m autograder.samples`` writes ``autograder/sample_class/submitted/<student>/<slug>/
-<slug>.ipynb`` for every chapter ``solutions/NN_slug.md``, starting from the committed student
-notebook ``chapters/NN_slug.ipynb`` and filling its answer cells with the chapter's own
-solutions, whole or mutated the way students get them wrong. Nothing here is chapter-specific,
+``python -m autograder.samples`` writes ``autograder/sample_class/<student>/<slug>/<slug>.ipynb``
+(nbgrader's ``submitted/`` layout) for every chapter ``solutions/NN_slug.md``, starting from the
+committed student notebook ``chapters/NN_slug.ipynb`` and filling its answer cells with the
+chapter's own solutions, whole or mutated the way students get them wrong. Nothing here is chapter-specific,
 so a new chapter gets its sample students by rerunning the script (a test fails while the
 committed ones are stale).
 
@@ -64,7 +64,15 @@ def _rewrite_return(source: str, make) -> str | None:
     if found is None:
         return None
     lines, node = found
-    seg = ast.get_source_segment("\n".join(lines), node.value)
+    text = "\n".join(lines)
+    seg = ast.get_source_segment(text, node.value)
+    if isinstance(node.value, ast.Tuple) and node.value.elts and make is _negate:
+        parts = [ast.get_source_segment(text, e) for e in node.value.elts]
+        seg = None
+        new = f"return -({parts[0]}), " + ", ".join(parts[1:])  # only the first output flipped
+        first, last = node.lineno - 1, node.end_lineno - 1
+        head, tail = lines[first][:node.col_offset], lines[last][node.end_col_offset:]
+        return "\n".join(lines[:first] + [head + new + tail] + lines[last + 1:])
     first, last = node.lineno - 1, node.end_lineno - 1
     head, tail = lines[first][:node.col_offset], lines[last][node.end_col_offset:]
     return "\n".join(lines[:first] + [head + make(seg) + tail] + lines[last + 1:])
@@ -74,8 +82,12 @@ def forgot_return(source: str) -> str | None:
     return _rewrite_return(source, lambda v: f"result = {v}")
 
 
+def _negate(v: str) -> str:
+    return f"return -({v})"
+
+
 def flipped_sign(source: str) -> str | None:
-    return _rewrite_return(source, lambda v: f"return -({v})")
+    return _rewrite_return(source, _negate)
 
 
 def syntax_error(source: str) -> str:
@@ -176,7 +188,7 @@ def generate(sources: list[Path] | None = None, out: Path = SAMPLE_DIR, *, check
         if not release.is_file():
             raise FileNotFoundError(f"{release} is missing: run `python -m autograder release` first")
         for student, nb in sample_notebooks(src, release).items():
-            path = out / "submitted" / student / src.stem / f"{src.stem}.ipynb"
+            path = out / student / src.stem / f"{src.stem}.ipynb"
             expected.add(path)
             text = _text(nb)
             if path.is_file() and path.read_text(encoding="utf-8") == text:
@@ -187,7 +199,7 @@ def generate(sources: list[Path] | None = None, out: Path = SAMPLE_DIR, *, check
                 path.write_text(text, encoding="utf-8")
     if sources and out.is_dir():
         known = {s.stem for s in sources}
-        for path in sorted((out / "submitted").glob("*/*/*.ipynb")):
+        for path in sorted(out.glob("*/*/*.ipynb")):
             if path.parent.name in known and path not in expected:
                 changed.append(path)
                 if not check:

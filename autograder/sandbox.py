@@ -29,8 +29,10 @@ reported in every result's ``sandbox`` field.
 """
 from __future__ import annotations
 
+import ast
 import functools
 import os
+import re
 import shutil
 import site
 import subprocess
@@ -63,8 +65,16 @@ def _python_roots() -> list[str]:
                 line = line.strip()
                 if line and not line.startswith(("#", "import")) and os.path.isdir(line):
                     roots.add(line)
+        # setuptools' editable finders map package names to folders (several source roots)
+        for finder in Path(sp).glob("__editable___*_finder.py"):
+            m = re.search(r"^MAPPING[^=]*=\s*(\{.*?\})\s*$", finder.read_text(), re.M)
+            if m:
+                for folder in ast.literal_eval(m.group(1)).values():
+                    if os.path.isdir(folder):
+                        roots.add(folder)
     # the real interpreter behind a venv symlink
     roots.add(str(Path(os.path.realpath(sys.executable)).parent.parent))
+    roots.add(os.path.dirname(os.path.dirname(os.path.abspath(sys.executable))))
     return sorted(os.path.realpath(r) for r in roots if r)
 
 
@@ -215,7 +225,7 @@ class SandboxKernelManager(AsyncKernelManager):
     def kernel_spec(self):
         if self._kernel_spec is None:
             self._kernel_spec = KernelSpec(
-                argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                argv=[os.path.abspath(sys.executable), "-m", "ipykernel_launcher", "-f", "{connection_file}",
                       "--HistoryManager.hist_file=:memory:"],
                 display_name="Python 3 (sandboxed)", language="python",
                 interrupt_mode="message", env={})
@@ -302,7 +312,7 @@ class SandboxKernelManager(AsyncKernelManager):
         """A clean environment: nothing of the grader's (no database URL, no tokens)."""
         n = str(self.threads)
         return {
-            "PATH": f"{os.path.dirname(sys.executable)}:/usr/local/bin:/usr/bin:/bin",
+            "PATH": f"{os.path.dirname(os.path.abspath(sys.executable))}:/usr/local/bin:/usr/bin:/bin",
             "HOME": os.path.join(self.scratch, ".home"),
             "TMPDIR": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
             "MPLBACKEND": "Agg", "MPLCONFIGDIR": os.path.join(self.scratch, ".mpl"),
@@ -344,7 +354,9 @@ class SandboxKernelManager(AsyncKernelManager):
         def ro(path):
             if not os.path.exists(path):
                 return
-            if any(p == path or p.startswith(path.rstrip("/") + "/") for p in protected):
+            if any(path == p or path.startswith(p.rstrip("/") + "/") for p in protected):
+                return  # e.g. the grader's own package: the kernel has no use for it
+            if any(p.startswith(path.rstrip("/") + "/") for p in protected):
                 raise RuntimeError(f"refusing to expose {path} inside the sandbox: it contains "
                                    f"a protected folder ({', '.join(protected)})")
             for anc in _ancestors(path):

@@ -152,7 +152,16 @@ class _Names(dict):
 
 
 def _imports_of(nb) -> str:
-    """The import statements of a notebook's code cells (so test cells can use ``np``, ``checks``)."""
+    """The import statements of a notebook's code cells that bind a name its test cells use
+    (``np``, ``checks``, ``ch00``), so the test cells can be replayed here."""
+    used = set()
+    for cell in nb.cells:
+        if is_test_cell(cell):
+            try:
+                used |= {n.id for n in ast.walk(ast.parse(_python_only(cell.source)))
+                         if isinstance(n, ast.Name)}
+            except SyntaxError:
+                pass
     lines = []
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -163,7 +172,12 @@ def _imports_of(nb) -> str:
             continue
         for node in tree.body:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
-                lines.append(ast.unparse(node))
+                names = [a for a in node.names
+                         if (a.asname or a.name.split(".")[0]) in used]
+                if names:
+                    node = copy.copy(node)
+                    node.names = names
+                    lines.append(ast.unparse(node))
     return "\n".join(dict.fromkeys(lines))
 
 
