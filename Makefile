@@ -10,7 +10,7 @@ RUN   := PATH="$(CURDIR)/.venv/bin:$$PATH"
 SOLUTIONS ?= 1
 BOOK_FLAGS := $(if $(filter 0 no false,$(SOLUTIONS)),--no-solutions,)
 
-.PHONY: setup book release test browser-deps bench-build clean
+.PHONY: setup book release test browser-deps grader-deps bench-build clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
@@ -35,8 +35,13 @@ browser-deps:
 	@test -x /usr/bin/chromium && dpkg -s fonts-noto-cjk >/dev/null 2>&1 || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
 
+# Debian's bubblewrap: the autograder's sandbox for student code (autograder/sandbox.py)
+grader-deps:
+	@command -v bwrap >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; }
+
 # the tests build the book once, strictly (clean when CI is set), and share it (autograder.site.ensure_built)
-test: setup browser-deps
+test: setup browser-deps grader-deps
 	$(RUN) $(PY) -m pytest
 
 # cold and no-change build times, printed as a table
