@@ -8,7 +8,9 @@ own preprocessors (the same ones that make the student notebook):
   the worked solution in a collapsed toggle, or by nothing at all in a graded-cohort build
   (``solutions=False``: the solution code is then nowhere on the site);
 * a test cell shows only its visible tests (not executed); the hidden tests are removed;
-* every other cell is executed as written, so every figure and number on the page comes from code.
+* every code cell before the exercises is executed as written, so every figure and number on the page
+  comes from code; from the first exercise on (exercises close a chapter, then the self-check), code cells
+  are shown, not run.
 
 The staged book mirrors the repository (``chapters/NN_slug.ipynb`` next to ``intro.md``), so the Colab
 button opens the student notebook ``chapters/NN_slug.ipynb`` in the repository, and after the build the
