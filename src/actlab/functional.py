@@ -212,16 +212,17 @@ def _leaky_relu(x, slope):
 
 def _elu(x, alpha, scale=1.0):
     # alpha (e^x - 1) with expm1: full relative accuracy for small negative x, where e^x - 1 cancels
-    em1 = torch.expm1(x.clamp(max=0))
+    neg = x.clamp(max=0)
     pos = x.clamp(min=0)
-    y = (pos if scale == 1.0 else pos.mul_(scale)).add_(em1, alpha=scale * alpha)
-    slope = (em1 + 1.0).mul_(scale * alpha).add_(_step(x), alpha=scale - scale * alpha)
+    y = (pos if scale == 1.0 else pos.mul_(scale)).add_(torch.expm1(neg), alpha=scale * alpha)
+    slope = torch.exp(neg).mul_(scale * alpha).add_(_step(x), alpha=scale - scale * alpha)   # scale*alpha*e^x | scale
     return y, slope
 
 
 def _softplus(x, beta, threshold):
     big = torch.finfo(x.dtype).max
-    v = x if beta == 1.0 else (beta * x).clamp_(-big, big)    # finite, so that lerp below cannot meet inf
+    xc = x.clamp(-big, big)                         # finite: +-inf are put back at the end
+    v = xc if beta == 1.0 else (beta * xc).clamp_(-big, big)
     e = torch.exp(-v.abs())
     # log(1 + e^v) = max(v, 0) + log1p(e^{-|v|}): never exponentiates a positive number
     y = v.clamp(min=0).add_(torch.log1p(e))
@@ -229,7 +230,10 @@ def _softplus(x, beta, threshold):
         y.div_(beta)
     s = torch.maximum(e, _step(v)).div_(e + 1.0)    # sigma(v) (two branches, as in _sigmoid)
     linear = _step(v - threshold)                   # torch's convention: x itself where beta x > threshold
-    return torch.lerp(y, x, linear), torch.maximum(s, linear)
+    y = torch.lerp(y, xc, linear)
+    inf = x - xc                                    # +-inf where x is, else 0: softplus(+inf) = +inf,
+    y.add_(inf.clamp_(min=0) if beta > 0 else inf.clamp_(max=0))    # softplus(-inf) = 0 (beta > 0)
+    return y, torch.maximum(s, linear)
 
 
 def _exp_minus_max(x, dim, with_index=False):

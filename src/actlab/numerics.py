@@ -182,7 +182,7 @@ def _sweep_np(n_dense, dtype_name, lo, hi):
     tiny, big = float(fi.tiny), float(fi.max)
     smallest = float(torch.tensor(tiny, dtype=dtype) * fi.eps) if dtype != torch.bfloat16 else tiny * 2 ** -7
     dense = np.linspace(lo, hi, n_dense)
-    mags = np.geomspace(smallest, big, 400)
+    mags = np.append(np.geomspace(smallest, big / 4, 399), big)
     special = [0.0, smallest, tiny / 2, tiny, 2 * tiny, 1e-30, 1e-20, 1e-10, 1e-7, 1e-5, 1e-4, 1e-3, 1e-2,
                0.1, 0.5, 1, 2, 5, 8, 10, 15, 16, 17, 20, 30, 50, 80, 86, 87.3, 88, 88.7, 89, 100, 103.9, 104,
                105, 200, 700, 710, 745, 1e3, 1e4, 6e4, 65504, 1e5, 1e6, 1e10, 1e20, 1e30, 1e38, big]

@@ -2,8 +2,9 @@
 
 The formulas are the stable ones of :mod:`actlab.functional` (two-branch sigmoid, expm1, log1p, max
 subtraction, erfc), so that no finite input gives NaN, Inf or an overflow warning unless the true result itself
-exceeds the dtype's range. Inputs are arrays or numbers; integers are computed in float64, float16 in float32
-(rounded back once), float32 and float64 in their own precision.
+exceeds the dtype's range. Inputs are arrays or numbers of any real dtype; every function computes in float64 and
+rounds its result once to the input's floating dtype (float64 for integers), so float32 and float16 results are
+correctly rounded up to float64's few ULP.
 
 ``*_grad(x)`` is the elementwise derivative f'(x). For the functions of a vector (softmax) the Jacobian is not
 diagonal: ``softmax_jvp(x, v)`` is J v (J is symmetric, so it is also the vector-Jacobian product),
@@ -32,13 +33,13 @@ _SQRT_2_PI = math.sqrt(2.0 / math.pi)
 
 
 def _floats(fn):
-    """Compute in float64 for integer inputs, float32 for float16 (rounding the results back once)."""
+    """Compute in float64 and round the results once to the input's dtype (float64 for integer inputs)."""
 
     @functools.wraps(fn)
     def wrapper(x, *args, **kwargs):
         x = np.asarray(x)
         dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.dtype(np.float64)
-        compute = np.float32 if dtype == np.float16 else dtype
+        compute = np.float64
         args = [np.asarray(a, compute) if isinstance(a, (np.ndarray, list)) else a for a in args]
         out = fn(x.astype(compute, copy=False), *args, **kwargs)
         if isinstance(out, tuple):
@@ -210,7 +211,7 @@ def gelu(x, approximate="none"):
     if approximate == "tanh":
         return x * sigmoid(2.0 * _SQRT_2_PI * (xc + GELU_TANH_C * xc ** 3))
     if approximate == "sigmoid":
-        return x * sigmoid(GELU_SIGMOID_C * xc)
+        return x * sigmoid(GELU_SIGMOID_C * _cap(x, GELU_SIGMOID_C))
     raise ValueError(f"approximate must be 'none', 'tanh' or 'sigmoid', got {approximate!r}")
 
 
@@ -225,7 +226,7 @@ def gelu_grad(x, approximate="none"):
         v = 2.0 * _SQRT_2_PI * (xc + GELU_TANH_C * xc ** 3)
         return sigmoid(v) + xc * sigmoid_grad(v) * 2.0 * _SQRT_2_PI * (1.0 + 3.0 * GELU_TANH_C * xc * xc)
     if approximate == "sigmoid":
-        v = GELU_SIGMOID_C * xc
+        v = GELU_SIGMOID_C * _cap(x, GELU_SIGMOID_C)
         return sigmoid(v) + v * sigmoid_grad(v)
     raise ValueError(f"approximate must be 'none', 'tanh' or 'sigmoid', got {approximate!r}")
 
