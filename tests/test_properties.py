@@ -13,8 +13,9 @@ import actlab
 SETTINGS = settings(max_examples=60, deadline=None)
 
 
-def vectors(lo=-60.0, hi=60.0, min_size=1, max_size=40, dtype=np.float64):
-    elements = st.floats(lo, hi, allow_nan=False, allow_infinity=False, width=64 if dtype == np.float64 else 32)
+def vectors(lo=-60.0, hi=60.0, min_size=1, max_size=40, dtype=np.float64, subnormal=True):
+    elements = st.floats(lo, hi, allow_nan=False, allow_infinity=False, width=64 if dtype == np.float64 else 32,
+                         allow_subnormal=subnormal)
     return hnp.arrays(dtype, st.integers(min_size, max_size), elements=elements).map(torch.from_numpy)
 
 
@@ -74,8 +75,9 @@ def test_tanh_is_a_scaled_sigmoid(x):
 
 # ------------------------------------------------------------------------------------------ the ReLU family
 @SETTINGS
-@given(vectors(-1e6, 1e6), st.sampled_from([0.0, 0.25, 0.5, 1.0, 2.0, 1024.0]))
+@given(vectors(-1e6, 1e6, subnormal=False), st.sampled_from([0.0, 0.25, 0.5, 1.0, 2.0, 1024.0]))
 def test_relu_family_positive_homogeneity(x, c):
+    """Exact for normal numbers (scaling a subnormal by a power of two may round)."""
     assert torch.equal(actlab.relu(c * x), c * actlab.relu(x))
     assert torch.equal(actlab.leaky_relu(c * x, 0.125), c * actlab.leaky_relu(x, 0.125))
 
