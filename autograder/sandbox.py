@@ -45,6 +45,8 @@ from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, CaselessStrEnum, Integer, List, Unicode, default
 
+REPO = Path(__file__).resolve().parents[1]
+
 #: Files under /etc a Python kernel may read (no secrets among them).
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf",
              "hosts", "passwd", "group", "fonts", "mime.types", "alternatives")
@@ -207,7 +209,12 @@ class SandboxKernelManager(AsyncKernelManager):
     protected_paths = List(Unicode(), config=True,
                            help="Host folders that must never be visible inside (the course "
                                 "folder, solutions/, the gradebook's folder); a read-only bind "
-                                "that would contain one of them is refused.")
+                                "that would contain one of them is refused. The repository's "
+                                "solutions/, tests/, autograder/ and build folders always are.")
+
+    @default("protected_paths")
+    def _protected_default(self):
+        return [str(REPO / name) for name in ("solutions", "tests", "autograder", "build", "_build")]
 
     @default("slot")
     def _slot_default(self):
@@ -349,7 +356,8 @@ class SandboxKernelManager(AsyncKernelManager):
         bw += ["--ro-bind", "/usr", "/usr", *_usr_links()]
         created = {"/usr"}
 
-        protected = [os.path.realpath(p) for p in self.protected_paths]
+        protected = [os.path.realpath(p) for p in
+                     set(self.protected_paths) | set(self._protected_default())]
 
         def ro(path):
             if not os.path.exists(path):

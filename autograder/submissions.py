@@ -74,14 +74,12 @@ def _norm_name(name: str) -> str:
 def match_assignment(notebook: str, assignments: dict[str, str]) -> str | None:
     """The assignment whose notebook name matches (ignoring case, spaces, punctuation, an LMS
     ``-1`` suffix and a leading ``Copy of``)."""
-    want = _norm_name(re.sub(r"(?i)^copy of ", "", notebook))
-    for name, nb in assignments.items():
-        if want in (_norm_name(nb), _norm_name(name)):
-            return name
-    want2 = _norm_name(re.sub(r"[-_ ]?\(?\d+\)?$", "", notebook))
-    for name, nb in assignments.items():
-        if want2 in (_norm_name(nb), _norm_name(name)):
-            return name
+    base = re.sub(r"(?i)^copy of ", "", notebook.strip())
+    for cand in (base, re.sub(r"[-_ ]?\(?\d+\)?$", "", base)):
+        want = _norm_name(cand)
+        for name, nb in assignments.items():
+            if want in (_norm_name(nb), _norm_name(name)):
+                return name
     return None
 
 
