@@ -600,6 +600,9 @@ def scan_forbidden(fn: Any, forbid: Sequence[str]) -> list[str]:
             return
         if isinstance(obj, (staticmethod, classmethod, types.MethodType)):
             flag(obj.__func__, path)
+            owner = getattr(obj, "__self__", None)  # MyFunction.apply: scan the student's class too
+            if owner is not None and not isinstance(owner, types.ModuleType):
+                flag(owner if isinstance(owner, type) else type(owner), path)
             return
         if isinstance(obj, type):
             for klass in obj.__mro__:
