@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import os
-from decimal import Decimal, getcontext
+from decimal import Context, Decimal
 from functools import reduce
 
 import torch
@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 Tensor = torch.Tensor
-getcontext().prec = 40
+_DECIMAL = Context(prec=40)                    # for the constants' exact values
 
 CHUNK = 1 << 17
 """Elements per chunk on the CPU: a formula's handful of temporaries of this size stay in a core's L2."""
@@ -48,15 +48,28 @@ _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _GELU_FORMS = ("none", "tanh", "sigmoid")
 
 # constants, computed once in double precision
-_SQRT1_2 = math.sqrt(0.5)
-# 1/sqrt2 = hi + lo in float32 and in float64 (lo: what the rounded constant misses, from 40-digit decimals)
-_SQRT1_2_LO = {dt: float(Decimal(2).sqrt() / 2 - Decimal(float(torch.tensor(_SQRT1_2, dtype=dt))))
-               for dt in (torch.float32, torch.float64)}
+
+
+class _Exact:
+    """A constant known to 40 digits: per compute dtype, its rounding ``hi`` and what that misses, ``lo``."""
+
+    def __init__(self, value: Decimal):
+        self.value = value
+        self.split = {}
+        for dt in (torch.float32, torch.float64):
+            hi = float(torch.tensor(float(value), dtype=torch.float64).to(dt))
+            self.split[dt] = (hi, float(_DECIMAL.subtract(value, Decimal(hi))))
+
+    def __float__(self):
+        return float(self.value)
+
+
+_MINUS_SQRT1_2 = _Exact(_DECIMAL.minus(_DECIMAL.divide(_DECIMAL.sqrt(Decimal(2)), 2)))   # see _times_exactly
 _2_SQRTPI = 2.0 / math.sqrt(math.pi)
 _1_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _GELU_TANH_A = 2.0 * math.sqrt(2.0 / math.pi)            # sigma(2u) with 2u = x (A + B x^2)
 _GELU_TANH_B = 2.0 * math.sqrt(2.0 / math.pi) * 0.044715
-_GELU_SIGMOID = 1.702
+_GELU_SIGMOID = _Exact(Decimal("1.702"))
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
@@ -185,6 +198,25 @@ def _times_sigmoid(x, v):
     return (x * h).mul_(hr), hr.mul_(h), e.mul_(r).mul_(r)
 
 
+def _times_exactly(x, c):
+    """v = c x rounded to x's dtype, and what it misses, r = c x - v: the rounding error of the product
+    (exact, by a fused multiply-add) plus that of c itself (an _Exact constant, a float taken as exact, or a
+    tensor). An exponential of v has the relative error |v| ULP of v's rounding; of v + r, none. (Where c x
+    overflows, r is meaningless and set to 0.)"""
+    if isinstance(c, Tensor):
+        v = c * x
+        return v, torch.addcmul(-v, c, x).nan_to_num_(0.0, 0.0, 0.0)
+    hi, lo = c.split[x.dtype] if isinstance(c, _Exact) else (c, None)
+    ch = torch.full((), hi, dtype=x.dtype, device=x.device)
+    v = x * ch
+    r = torch.addcmul(-v, x, ch)
+    if lo is None and x.dtype != torch.float64:     # a float c: its rounding to x's dtype, as a 0-d tensor
+        r.addcmul_(x, (torch.full((), c, dtype=torch.float64, device=x.device) - ch).to(x.dtype))
+    elif lo:
+        r.add_(x, alpha=lo)
+    return v, r.nan_to_num_(0.0, 0.0, 0.0)
+
+
 def _two_sum(a, b):
     """s = fl(a + b) and the exact rounding error a + b - s (Knuth's TwoSum, six additions, no branch)."""
     s = a + b
@@ -279,10 +311,7 @@ def _log_softmax_backward(grad, y, dim):
 def _gelu_erf(x):
     # x Phi(x) = x/2 erfc(-x/sqrt2): erfc keeps its relative accuracy in the left tail, where 1 + erf cancels
     # (torch's own gelu loses every digit below x = -5 that way)
-    c = torch.full((), -_SQRT1_2, dtype=x.dtype, device=x.device)
-    t = x * c
-    # the error of t = -x/sqrt2: its rounding (exact by a fused multiply-add) and that of the constant
-    r = torch.addcmul(-t, x, c).sub_(x, alpha=_SQRT1_2_LO[x.dtype])
+    t, r = _times_exactly(x, _MINUS_SQRT1_2)        # t = -x/sqrt2 and its rounding error r
     q = torch.exp(-t * t)                           # e^{-t^2} = sqrt(2 pi) phi(x)
     # erfc amplifies the relative error of t by 2t^2 (~100 at x = -10): correct to first order,
     # erfc(t + r) = erfc(t) - r (2/sqrt pi) e^{-t^2}
@@ -300,17 +329,23 @@ def _gelu_tanh(x):
 
 
 def _gelu_sigmoid(x):
-    y, s, ds = _times_sigmoid(x, x * _GELU_SIGMOID)               # x sigma(1.702 x)
-    return y, s.add_(ds.mul_(x), alpha=_GELU_SIGMOID)
+    v, r = _times_exactly(x, _GELU_SIGMOID)                       # x sigma(1.702 x); v + r = 1.702 x
+    y, s, ds = _times_sigmoid(x, v)
+    xds = ds.mul_(x)
+    # sigma(v + r) = sigma(v) + r sigma'(v): the rounding of v, amplified up to |v|-fold, corrected
+    return y.addcmul_(xds, r), s.add_(xds, alpha=float(_GELU_SIGMOID))
 
 
 _GELU_FORMULAS = {"none": _gelu_erf, "tanh": _gelu_tanh, "sigmoid": _gelu_sigmoid}
 
 
 def _swish(x, beta, want_beta=False):
-    v = (beta * x).clamp(-1e4, 1e4)                 # sigma(+-1e4) is already exactly 1 or 0; keeps v*ds finite
+    v, r = _times_exactly(x, beta)
+    v.clamp_(-1e4, 1e4)                             # sigma(+-1e4) is already exactly 1 or 0; keeps v*ds finite
     y, s, ds = _times_sigmoid(x, v)
-    dbeta = x * (x * ds) if want_beta else None     # dy/dbeta = x^2 sigma'(beta x), ordered to avoid overflow
+    xds = x * ds
+    y.addcmul_(xds, r)                              # first-order correction for the rounding of beta x
+    dbeta = x * xds if want_beta else None          # dy/dbeta = x^2 sigma'(beta x), ordered to avoid overflow
     dx = s.add_(ds.mul_(v))                         # dy/dx = sigma(v) + v sigma'(v)
     return (y, dx, dbeta) if want_beta else (y, dx)
 

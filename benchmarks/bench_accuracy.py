@@ -1,0 +1,96 @@
+"""Maximum error in ULP of every activation, actlab against torch, side by side, against 40-digit mpmath references.
+
+Inputs are the standard sweep of actlab.numerics (a dense grid of [-100, 100] plus subnormal, tiny and extreme
+values; rows of them for the softmax family); the GELU rows also show [-10, 10], the range of the issue's
+target, and the left tail [-10, -5] where torch's float32 gelu cancels. The underflow rule of
+``actlab.numerics.ulp_error`` applies (a true value below the smallest normal number is judged by absolute error).
+
+    python benchmarks/bench_accuracy.py                  # float32, bfloat16 and float16
+    python benchmarks/bench_accuracy.py --dtypes float32 --dense 200001
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+import actlab
+from actlab import numerics as N
+
+
+def functions():
+    """name -> (reference name, actlab, torch or None, input range or None for the standard sweep)."""
+    sig = torch.sigmoid
+    return {
+        "sigmoid": ("sigmoid", actlab.sigmoid, sig, None),
+        "tanh": ("tanh", actlab.tanh, torch.tanh, None),
+        "relu": ("relu", actlab.relu, F.relu, None),
+        "leaky_relu": ("leaky_relu", actlab.leaky_relu, F.leaky_relu, None),
+        "elu": ("elu", actlab.elu, F.elu, None),
+        "selu": ("selu", actlab.selu, F.selu, None),
+        "softplus": ("softplus", actlab.softplus, F.softplus, None),
+        "softmax": ("softmax", lambda x: actlab.softmax(x, -1), lambda x: F.softmax(x, -1), None),
+        "log_softmax": ("log_softmax", lambda x: actlab.log_softmax(x, -1), lambda x: F.log_softmax(x, -1), None),
+        "silu": ("silu", actlab.silu, F.silu, None),
+        "swish (beta=1.5)": ("swish", lambda x: actlab.swish(x, 1.5), lambda x: x * sig(1.5 * x), None),
+        "glu": ("glu", lambda x: actlab.glu(x, -1), lambda x: F.glu(x, -1), None),
+        "gelu": ("gelu", actlab.gelu, F.gelu, None),
+        "gelu on [-10, 10]": ("gelu", actlab.gelu, F.gelu, (-10, 10)),
+        "gelu on [-10, -5]": ("gelu", actlab.gelu, F.gelu, (-10, -5)),
+        "gelu tanh": ("gelu_tanh", lambda x: actlab.gelu(x, "tanh"), lambda x: F.gelu(x, approximate="tanh"), None),
+        "gelu tanh on [-10, 10]": ("gelu_tanh", lambda x: actlab.gelu(x, "tanh"),
+                                   lambda x: F.gelu(x, approximate="tanh"), (-10, 10)),
+        "gelu sigmoid on [-10, 10]": ("gelu_sigmoid", lambda x: actlab.gelu(x, "sigmoid"),
+                                      lambda x: x * sig(1.702 * x), (-10, 10)),
+    }
+
+
+def inputs(ref_name, dtype, dense, span):
+    if ref_name in N.ROWWISE:
+        return N.softmax_rows(dtype, n_dense=max(dense // 5, 1001))
+    if span is None:
+        return N.sweep(dtype, n_dense=dense)
+    x = N.sweep(dtype, n_dense=dense, lo=span[0], hi=span[1])
+    return x[(x >= span[0]) & (x <= span[1])]
+
+
+def fmt(err):
+    return "inf" if not np.isfinite(err) else (f"{err:.3g}" if err >= 1e4 else f"{err:.2f}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16", "float16"],
+                   choices=["float32", "bfloat16", "float16"], help="dtypes (default: all three)")
+    p.add_argument("--dense", type=int, default=40001, help="points of the dense grid (default: 40001)")
+    p.add_argument("--quick", action="store_true", help="float32 only, a 10001-point grid")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.dtypes, args.dense = ["float32"], 10001
+    dtypes = [getattr(torch, d) for d in args.dtypes]
+
+    print(f"torch {torch.__version__}; max ULP error over the sweep (dense grid of {args.dense} points on "
+          "[-100, 100] + extremes, or the range named); references: mpmath at 40 digits\n")
+    head = "| function | " + " | ".join(f"actlab {d} | torch {d}" for d in args.dtypes) + " |"
+    print(head)
+    print("|---|" + "---:|---:|" * len(dtypes))
+    table = functions()
+    jobs = tqdm(table.items(), desc="references", file=sys.stderr, leave=False)
+    for label, (ref_name, ours, theirs, span) in jobs:
+        cells = []
+        for dtype in dtypes:
+            x = inputs(ref_name, dtype, args.dense, span)
+            params = {"beta": 1.5} if ref_name == "swish" else {}
+            err_ours, _ = N.max_ulp(ref_name, ours, dtype, x=x, **params)
+            err_torch, _ = N.max_ulp(ref_name, theirs, dtype, x=x, **params)
+            cells += [fmt(err_ours), fmt(err_torch)]
+        tqdm.write("| " + label + " | " + " | ".join(cells) + " |", file=sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
