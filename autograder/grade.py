@@ -305,12 +305,12 @@ def _grade_submissions(subs: list[Submission], course: Course, opts: GradeOption
     finally:
         if bar is not None:
             bar.close()
+    fresh = {j["key"] for j in todo}
     for row in rows:
         if "key" in row:
             res = done[row["key"]]
-            row.update(status=res["status"] if res["status"] != "ok" else "ok",
-                       detail=res.get("error", "")[:4000], results=res.get("results", []),
-                       findings=res.get("findings", []), sandbox=res.get("sandbox", ""),
-                       seconds=res.get("seconds", 0.0), cached=row["key"] in done and
-                       res is not None and row["key"] not in {j["key"] for j in todo})
+            row.update(status=res["status"], detail=res.get("error", "")[:4000],
+                       results=res.get("results", []), findings=res.get("findings", []),
+                       sandbox=res.get("sandbox", ""), seconds=res.get("seconds", 0.0),
+                       cached=row["key"] not in fresh)
     return GradeRun(rows, course, out_dir, 0.0, graded=len(todo), cached=cached)
