@@ -9,6 +9,8 @@ split, the initial weights and the batch order (``actlab.digits``):
   initialization: ``actlab.exercises.ch03.sigmoid_to_tanh``).
 - ``depth`` (chapter 04): 8 hidden layers of 64, plain SGD: sigmoid and tanh with Xavier init, ReLU with
   Kaiming init.
+- ``bias-shift`` (chapter 04): 4 hidden layers of 64, Kaiming init, plain SGD: ReLU, and ReLU moved down by ½
+  (``actlab.units.ShiftedReLU``), whose outputs then have mean about 0 at initialization.
 - ``dying-relu`` (chapter 04): 4 hidden layers of 64, ReLU, PyTorch's default init, Adam (and plain SGD):
   the fraction of dead units of every hidden layer over the training data, at initialization and after
   every epoch.
@@ -44,11 +46,13 @@ DEFAULT_OUT = ROOT / "benchmarks" / "results" / "digits_activations.json"
 #: experiment -> settings (variants, learning rates, network, optimizer, epochs)
 EXPERIMENTS = {
     "tanh-vs-sigmoid": {"variants": ["sigmoid", "tanh", "tanh-from-sigmoid"],
-                        "lrs": [0.03, 0.1, 0.3, 1.0, 3.0], "hidden": [64] * 4, "optimizer": "sgd",
+                        "lrs": [0.03, 0.1, 0.3, 1.0, 3.0, 10.0], "hidden": [64] * 4, "optimizer": "sgd",
                         "epochs": 20, "init": {"sigmoid": "xavier", "tanh": "xavier"}},
-    "depth": {"variants": ["sigmoid", "tanh", "relu"], "lrs": [0.01, 0.03, 0.1, 0.3, 1.0],
+    "depth": {"variants": ["sigmoid", "tanh", "relu"], "lrs": [0.01, 0.03, 0.1, 0.3, 1.0, 3.0],
               "hidden": [64] * 8, "optimizer": "sgd", "epochs": 20,
               "init": {"sigmoid": "xavier", "tanh": "xavier", "relu": "kaiming"}},
+    "bias-shift": {"variants": ["relu", "relu-minus-half"], "lrs": [0.03, 0.1, 0.3], "hidden": [64] * 4,
+                   "optimizer": "sgd", "epochs": 20, "init": {"relu": "kaiming", "relu-minus-half": "kaiming"}},
     "dying-relu": {"variants": ["adam", "sgd"], "lrs": {"adam": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1],
                                                         "sgd": [0.01, 0.03, 0.1, 0.3, 0.6]},
                    "hidden": [64] * 4, "epochs": 20, "init": "default"},
@@ -62,6 +66,9 @@ def _model(exp: str, variant: str, seed: int):
     cfg = EXPERIMENTS[exp]
     if exp == "dying-relu":
         return digits.network(cfg["hidden"], "relu", seed, cfg["init"]), "relu"
+    if variant == "relu-minus-half":
+        from actlab.units import ShiftedReLU
+        return digits.network(cfg["hidden"], lambda: ShiftedReLU(0.5), seed, "kaiming"), variant
     if variant == "tanh-from-sigmoid":
         sig = digits.network(cfg["hidden"], "sigmoid", seed, cfg["init"]["sigmoid"])
         layers = ch03.sigmoid_to_tanh(experiments.linear_layers(sig))

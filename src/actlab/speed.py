@@ -23,7 +23,7 @@ from torch import nn
 from actlab import experiments
 
 __all__ = ["time_interleaved", "TORCH_ACTIVATIONS", "torch_activation_times", "numpy_activation_times",
-           "training_step_times"]
+           "training_step_times", "quartiles", "plot_times"]
 
 #: torch's own implementations, by name ("linear": a copy, the cost of touching the memory once)
 TORCH_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -104,3 +104,26 @@ def training_step_times(activations: Sequence[str], hidden: Sequence[int] = (64,
             opt.step()
         return step
     return time_interleaved({a: step_of(a) for a in activations}, repeats)
+
+
+def quartiles(times: np.ndarray) -> tuple[float, float, float]:
+    """``(q1, median, q3)`` of timings: robust to the slow outliers a busy machine produces."""
+    q1, med, q3 = np.percentile(np.asarray(times, dtype=np.float64), [25, 50, 75])
+    return float(q1), float(med), float(q3)
+
+
+def plot_times(ax, times: Mapping[str, np.ndarray], *, scale: float = 1.0, ylabel: str = "seconds",
+               labels: Mapping[str, str] | None = None):
+    """One bar per candidate at its median time times ``scale`` (e.g. ``1e9 / n`` for ns per element), with
+    the interquartile range as a whisker, in the activation's colour (``"linear"``: grey)."""
+    from actlab import plotting
+    plotting.use_style()
+    labels = dict(labels or {})
+    names = list(times)
+    for i, name in enumerate(names):
+        q1, med, q3 = (scale * v for v in quartiles(times[name]))
+        ax.bar(i, med, width=0.7, color=plotting.color_of(name, default="#777777"), alpha=0.85)
+        ax.errorbar(i, med, yerr=[[med - q1], [q3 - med]], color="#222222", capsize=3, linewidth=1)
+    ax.set_xticks(range(len(names)), [labels.get(n, n) for n in names])
+    ax.set_ylabel(ylabel)
+    return ax
