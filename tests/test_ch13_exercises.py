@@ -1,0 +1,142 @@
+"""Grading fairness for the capstone (pattern of tests/test_ch00_exercises.py)."""
+import pytest
+
+from exercise_harness import Chapter
+
+CH = Chapter("13_capstone")
+VISIBLE = {"ex1-derivatives": "visible: two values at 0", "ex2-saturation": "visible: worked example",
+           "ex3-paired": "visible: worked example"}
+HIDDEN = {"ex1-derivatives": "hidden: eight activations, dtypes and extremes",
+          "ex2-saturation": "hidden: random tables and edge cases",
+          "ex3-paired": "hidden: 2 to 10 seeds, ties and gaps"}
+POINTS = {"ex1-derivatives": 3, "ex2-saturation": 2, "ex3-paired": 3}
+
+_DERIV = """
+def derivative(name, x):
+    t = np.tanh(x / 2)
+    s = (0.5 + 0.5 * t).astype(x.dtype)          # sigmoid via tanh: no overflow
+    ex = np.exp(np.clip(x, None, 0))
+    if name == "sigmoid":
+        return (s * (1 - s)).astype(x.dtype)
+    if name == "tanh":
+        return (1 - np.tanh(x) ** 2).astype(x.dtype)
+    if name == "relu":
+        return np.heaviside(x, 0.0).astype(x.dtype)
+    if name == "leaky_relu":
+        return np.where(x > 0, 1.0, 0.01).astype(x.dtype)
+    if name == "elu":
+        return np.where(x > 0, 1.0, ex).astype(x.dtype)
+    if name == "selu":
+        return (1.0507009873554805 * np.where(x > 0, 1.0, 1.6732632423543772 * ex)).astype(x.dtype)
+    if name == "gelu":
+        xc = np.clip(x, -40, 40)
+        return (0.5 * erfc(-x / 2 ** 0.5) + xc * np.exp(-xc * xc / 2) / np.sqrt(2 * np.pi)).astype(x.dtype)
+    if name == "silu":
+        return (s * (1 + x * (1 - s))).astype(x.dtype)
+"""
+
+CORRECT = {
+    "ex1-derivatives": {"sigmoid via tanh, one branch per name": _DERIV},
+    "ex2-saturation": {
+        "counts with sums": """
+def saturation(slopes, max_slope, eps=0.01):
+    s = np.abs(slopes) < eps * max_slope
+    n, u = s.shape
+    return s.sum() / (n * u), sum(bool(s[:, j].all()) for j in range(u)) / u
+""",
+    },
+    "ex3-paired": {
+        "t quantile by its inverse CDF name, lists": """
+import math
+from scipy.stats import t as student
+def paired_difference(a, b):
+    d = [x - y for x, y in zip(a, b)]
+    n = len(d)
+    m = sum(d) / n
+    sd = math.sqrt(sum((v - m) ** 2 for v in d) / (n - 1))
+    return m, student.ppf(0.975, df=n - 1) * sd / math.sqrt(n)
+""",
+    },
+}
+
+WRONG = {
+    "ex1-derivatives": {
+        "naive sigmoid overflows to nan at -1000": ("""
+def derivative(name, x):
+    s = 1 / (1 + np.exp(-x))
+    return {"sigmoid": s * (1 - s), "tanh": 1 - np.tanh(x) ** 2, "relu": (x > 0) * 1.0,
+            "leaky_relu": np.where(x > 0, 1.0, 0.01), "elu": np.where(x > 0, 1.0, np.exp(x)),
+            "selu": 1.0507 * np.where(x > 0, 1.0, 1.6733 * np.exp(x)),
+            "gelu": 0.5 * erfc(-x / 2 ** 0.5) + x * np.exp(-x * x / 2) / np.sqrt(2 * np.pi),
+            "silu": s + x * s * (1 - s)}[name].astype(x.dtype)
+""", ["hidden: eight activations, dtypes and extremes"], "expected"),
+        "gelu' without the x·φ(x) term": (_DERIV.replace(
+            "+ xc * np.exp(-xc * xc / 2) / np.sqrt(2 * np.pi)", ""),
+            ["hidden: eight activations, dtypes and extremes"], "case 'gelu: random (4, 8) (float32, seed 13)'"),
+        "calls scipy's expit": ("""
+from scipy.special import expit
+def derivative(name, x):
+    s = expit(x)
+    return (s * (1 - s)).astype(x.dtype)
+""", ["visible: two values at 0", "hidden: eight activations, dtypes and extremes"], "expected 0.5, got 0.25"),
+    },
+    "ex2-saturation": {
+        "uses <= instead of <": ("""
+def saturation(slopes, max_slope, eps=0.01):
+    s = np.abs(slopes) <= eps * max_slope
+    return float(s.mean()), float(s.all(axis=0).mean())
+""", ["hidden: random tables and edge cases"], "expected"),
+        "dead = saturated on ANY input": ("""
+def saturation(slopes, max_slope, eps=0.01):
+    s = np.abs(slopes) < eps * max_slope
+    return float(s.mean()), float(s.any(axis=0).mean())
+""", ["hidden: random tables and edge cases"], "dead: expected 0.25, got 1.0"),
+    },
+    "ex3-paired": {
+        "1.96 instead of Student's t": ("""
+def paired_difference(a, b):
+    d = np.asarray(a) - np.asarray(b)
+    return float(d.mean()), float(1.96 * d.std(ddof=1) / np.sqrt(len(d)))
+""", ["visible: worked example", "hidden: 2 to 10 seeds, ties and gaps"], "half_width: expected"),
+        "ddof = 0": ("""
+from scipy import stats
+def paired_difference(a, b):
+    d = np.asarray(a) - np.asarray(b)
+    return float(d.mean()), float(stats.t.ppf(0.975, len(d) - 1) * d.std() / np.sqrt(len(d)))
+""", ["visible: worked example", "hidden: 2 to 10 seeds, ties and gaps"], "half_width: expected"),
+        "unpaired: the spreads of a and b": ("""
+from scipy import stats
+def paired_difference(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    n = len(a)
+    se = np.sqrt(a.var(ddof=1) / n + b.var(ddof=1) / n)
+    return float(a.mean() - b.mean()), float(stats.t.ppf(0.975, n - 1) * se)
+""", ["visible: worked example", "hidden: 2 to 10 seeds, ties and gaps"], "half_width: expected"),
+    },
+}
+
+
+@pytest.mark.parametrize("grade_id", list(POINTS))
+def test_the_instructor_solution_gets_full_marks_and_the_stub_none(grade_id):
+    assert CH.tests[grade_id][1] == POINTS[grade_id]
+    result = CH.run(grade_id, CH.solution(grade_id))
+    assert result.full_marks, result.report()
+    assert [c.name for c in result.checks] == [VISIBLE[grade_id], HIDDEN[grade_id]]
+    stub = CH.run(grade_id, CH.stub(grade_id))
+    assert stub.points == 0 and stub.failed_checks == [VISIBLE[grade_id], HIDDEN[grade_id]], stub.report()
+    assert "replace `raise NotImplementedError()`" in stub.checks[0].message
+
+
+@pytest.mark.parametrize("grade_id, label", [(g, k) for g, alts in CORRECT.items() for k in alts])
+def test_correct_alternatives_get_full_marks(grade_id, label):
+    result = CH.run(grade_id, CORRECT[grade_id][label])
+    assert result.full_marks, result.report()
+
+
+@pytest.mark.parametrize("grade_id, label", [(g, k) for g, alts in WRONG.items() for k in alts])
+def test_typical_mistakes_lose_the_points_at_the_right_check(grade_id, label):
+    source, must_fail, phrase = WRONG[grade_id][label]
+    result = CH.run(grade_id, source)
+    assert result.points == 0 and not result.errors, result.report()
+    assert result.failed_checks == must_fail, result.report()
+    assert phrase in result.message(must_fail[0]), result.report()
