@@ -23,6 +23,7 @@ comparison in a T5 model on C4).
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import sys
 import sysconfig
@@ -38,15 +39,27 @@ from torch.nn import functional as F
 from actlab.experiments import single_thread
 from actlab.modules import FeedForward, GLUFeedForward
 
-__all__ = ["STDLIB", "Corpus", "stdlib_corpus", "CharTokenizer", "FFN_VARIANTS", "GATED", "make_ffn",
-           "ffn_hidden_size", "TinyLM", "LMConfig", "LMResult", "train_lm", "evaluate", "batches",
-           "count_parameters", "sweep"]
+__all__ = ["STDLIB", "SHAZEER2020_TABLE1", "Corpus", "stdlib_corpus", "CharTokenizer", "FFN_VARIANTS", "GATED",
+           "make_ffn", "ffn_hidden_size", "TinyLM", "LMConfig", "LMResult", "train_lm", "evaluate", "batches",
+           "count_parameters", "sweep", "RESULTS", "load_results"]
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 """The standard library directory of the running interpreter (its ``.py`` files are the corpus)."""
 
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "glu_lm.json"
+"""The committed results of ``benchmarks/glu_lm.py`` (the full-size run chapter 10 loads)."""
+
 GATED = ("glu", "bilinear", "reglu", "geglu", "swiglu")
 FFN_VARIANTS = ("relu", "gelu", "swish") + GATED
+
+#: Shazeer (2020), Table 1, as reported: held-out log-perplexity of a T5-base-sized encoder-decoder
+#: (d_model 768, 12 + 12 layers, d_ff 3072, or 2048 for the gated variants) on C4 span filling.
+#: Per variant: (after 65,536 steps, the spread the paper gives in parentheses for those runs, after 524,288 steps).
+SHAZEER2020_TABLE1 = {
+    "relu": (1.997, 0.005, 1.677), "gelu": (1.983, 0.005, 1.679), "swish": (1.994, 0.003, 1.683),
+    "glu": (1.982, 0.006, 1.663), "bilinear": (1.960, 0.005, 1.648), "geglu": (1.942, 0.004, 1.633),
+    "swiglu": (1.944, 0.010, 1.636), "reglu": (1.953, 0.003, 1.645),
+}
 
 
 # --------------------------------------------------------------------------------------------- the corpus
@@ -335,3 +348,12 @@ def sweep(corpus: Corpus, variants: Sequence[str], seeds: Sequence[int], config:
     for v, s in jobs:
         out[v].append(train_lm(corpus, v, s, config, progress=False))
     return out
+
+
+def load_results(path: Path | str = RESULTS) -> dict:
+    """The results file written by ``benchmarks/glu_lm.py`` (default: the committed :data:`RESULTS`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: it is committed in the book's repository (a pip-installed actlab "
+                                "does not carry it); regenerate it with `python benchmarks/glu_lm.py`")
+    return json.loads(path.read_text(encoding="utf-8"))
