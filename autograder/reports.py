@@ -173,14 +173,32 @@ def gradescope_json(row: dict, assignment) -> dict:
     return out
 
 
+def _public(row: dict, course) -> dict:
+    a = course.assignment(row["assignment"]) if row["assignment"] in course.slugs else None
+    secrets = a.secret_lines if a else []
+
+    def scrub(v):
+        if isinstance(v, str):
+            return redact(v, secrets)
+        if isinstance(v, dict):
+            return {k: scrub(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [scrub(x) for x in v]
+        return v
+    return scrub({k: v for k, v in row.items() if k != "key"})
+
+
 def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) or "_"
 
 
 def write_all(rows: list[dict], course, out_dir: Path, *, gradescope: bool = False) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = {"csv": out_dir / "grades.csv", "feedback": [], "gradescope": []}
+    files = {"csv": out_dir / "grades.csv", "feedback": [], "gradescope": [],
+             "json": out_dir / "grading.json"}
     write_csv(rows, course, files["csv"])
+    # everything, machine-readable (instructors' tools; redacted like the feedback)
+    files["json"].write_text(json.dumps([_public(r, course) for r in rows], indent=1, default=str))
     files["assignment_csvs"] = write_assignment_csvs(rows, course, out_dir / "by_assignment")
     for row in rows:
         if not row["student"] or row["status"] == "duplicate":

@@ -321,6 +321,8 @@ class CheckResult:
     passed: bool
     message: str
     n_cases: int = 0
+    kernel_passed: bool | None = None   # what the kernel claimed (never trusted; a disagreement
+                                        # on an honest notebook would be a grader bug)
 
 
 @dataclass
@@ -439,8 +441,9 @@ def grade_exercise(ex: Exercise, test_cells: list, stray: list[dict], solution_s
                                             f"could not be read ({type(exc).__name__})", ["<record>"], 0)
         if trusted["forbidden"]:
             result.flags.append("forbidden_call")
+        claimed = rec.get("passed")
         result.checks.append(CheckResult(spec["name"], verdict.passed, verdict.message,
-                                         verdict.n_cases))
+                                         verdict.n_cases, claimed if isinstance(claimed, bool) else None))
     result.flags = list(dict.fromkeys(result.flags))
     zeroing = [f for f in result.flags if f in ZEROING]
     if not ex.specs:  # a test cell without actlab.checks: nbgrader's rule, stderr ignored
