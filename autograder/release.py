@@ -30,6 +30,7 @@ import jupytext
 import nbformat
 from nbformat import NotebookNode
 
+from .myst_to_jupyter import student_markdown
 from .nbgrader_config import EXPERIMENT_TAG, nbgrader_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -308,10 +309,13 @@ def generate_assignments(sources: list[Path], course_dir: Path | str = COURSE_DI
     course_dir = Path(course_dir).resolve()
     _with_venv_on_path()
     notebooks = {path.stem: check_source(path) for path in sources}
+    paths = {path.stem: path for path in sources}
     for slug, nb in notebooks.items():
         for sub in ("source", "release"):
             shutil.rmtree(course_dir / sub / slug, ignore_errors=True)
         (course_dir / "source" / slug).mkdir(parents=True)
+        # markdown cells: MyST-only syntax rewritten as Markdown that Jupyter and Colab render
+        nb = student_markdown(nb, paths[slug])
         nbformat.write(with_setup_cell(nb), course_dir / "source" / slug / f"{slug}.ipynb")
     api = NbGraderAPI(config=nbgrader_config(course_dir))
     result = {}
