@@ -18,7 +18,7 @@ import numpy as np
 
 from actlab.checks import Case, case_generator
 
-__all__ = ["HINTS", "leaky_layer_cases", "leaky_layer_grads", "leaky_forward", "leaky_layers", "mirror_stacks", "mirror_points",
+__all__ = ["HINTS", "PRELU_FORBID", "leaky_layer_cases", "leaky_layer_grads", "leaky_forward", "leaky_layers", "mirror_stacks", "mirror_points",
            "mirror_reference", "eval_mirror", "prelu_cases", "prelu_reference", "prelu_probe"]
 
 #: The hint each exercise's hidden check adds to a failure message (kept here, not in the hidden-test source,
@@ -35,6 +35,10 @@ HINTS = {
                  "grad_output and sum dL/da over every axis except the channel axis 1 (all axes for one "
                  "shared slope); forward must return PReLUFunction.apply(x, self.weight)",
 }
+
+
+#: What the PReLU exercise may not call: torch's own prelu, by name or as the ATen kernels it dispatches to.
+PRELU_FORBID = ("torch.nn.functional.prelu", "torch.prelu", "aten._prelu_kernel", "aten._prelu_kernel_backward")
 
 
 # --------------------------------------------------------------------------- ex1: backward through a layer

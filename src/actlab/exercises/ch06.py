@@ -4,7 +4,7 @@
 exercise                  cases                                       reference
 ========================  ==========================================  =========================================
 ``ex1-celu``              :func:`celu_cases`, :func:`overflow_cases`  :func:`celu`, :func:`celu_grad`
-``ex2-selu``              ``checks.cases.elementwise``,               :func:`selu_forward`, :func:`selu_and_grad`,
+``ex2-selu``              :func:`selu_inputs`,                        :func:`selu_forward`, :func:`selu_and_grad`,
                                                                       :func:`selu_vjp`
                           :func:`upstream_cases`                      (the student's Function run by
                                                                       :func:`upstream_probe`)
@@ -26,15 +26,21 @@ import math
 
 import numpy as np
 
-from actlab.checks import Case, case_generator
+from actlab.checks import Case, case_generator, cases
 
-__all__ = ["HINTS", "SELU_ALPHA", "SELU_LAMBDA", "celu", "celu_grad", "celu_cases", "overflow_cases", "selu_forward", "selu_and_grad",
+__all__ = ["HINTS", "NUMPY_ONLY", "SELU_FORBID", "SELU_ALPHA", "SELU_LAMBDA", "selu_inputs", "celu", "celu_grad", "celu_cases", "overflow_cases", "selu_forward", "selu_and_grad",
            "upstream_cases", "selu_vjp", "upstream_probe", "elu_moments", "moment_cases",
            "selu_parameters", "fixed_point_cases"]
 
 #: The SELU constants to float64 precision (Klambauer et al., 2017; torch.nn.SELU uses the same).
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_LAMBDA = 1.0507009873554804934193349852946
+
+#: What the numpy exercise may not call, and what the SELU exercise may not call (torch's own selu and elu, by
+#: name or as the ATen kernels they dispatch to).
+NUMPY_ONLY = ("actlab", "scipy.special", "torch")
+SELU_FORBID = ("actlab", "torch.selu", "torch.nn.functional.selu", "torch.nn.functional.elu", "aten.elu",
+               "aten.elu_backward")
 
 #: The hint each exercise's hidden check adds to a failure message (kept here, not in the hidden-test source,
 #: so the grader's redaction of hidden-test lines leaves it readable in the feedback).
@@ -133,6 +139,13 @@ def selu_and_grad(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     y = np.where(v > 0, SELU_LAMBDA * v, SELU_LAMBDA * SELU_ALPHA * np.expm1(neg))
     d = np.where(v > 0, SELU_LAMBDA, SELU_LAMBDA * SELU_ALPHA * np.exp(neg))
     return y.astype(dtype), d.astype(dtype)
+
+
+@case_generator
+def selu_inputs(*, seed: int = 0) -> list:
+    """The standard elementwise inputs (``actlab.checks.cases.elementwise``: random, log-uniform magnitudes,
+    signed zeros, ±1e-7, ±30, ±90/±710, ±1000) in float32 and float64."""
+    return list(cases.elementwise(seed=seed, dtypes=("float32", "float64")).cases)
 
 
 @case_generator
