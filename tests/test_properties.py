@@ -190,7 +190,8 @@ def test_gelu_approximations_are_close(x):
 @SETTINGS
 @given(vectors(-30, 30), st.floats(0.1, 10.0))
 def test_swish_identities(x, beta):
-    close(actlab.swish(x, beta), x * actlab.sigmoid(beta * x), rtol=1e-14, atol=1e-300)
+    # x sigma(beta x) composed rounds beta x first, which the exponential amplifies |beta x|-fold (swish corrects it)
+    close(actlab.swish(x, beta), x * actlab.sigmoid(beta * x), rtol=1e-12, atol=1e-300)
     close(actlab.swish(x, 1.0), actlab.silu(x), rtol=0, atol=0)
     # beta -> infinity tends to ReLU, beta = 0 is x/2
     close(actlab.swish(x, 1e4), actlab.relu(x), rtol=0, atol=1e-3)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import os
 from decimal import Context, Decimal
-from functools import reduce
+from functools import partial, reduce
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -41,8 +41,9 @@ __all__ = [
 Tensor = torch.Tensor
 _DECIMAL = Context(prec=40)                    # for the constants' exact values
 
-CHUNK = 1 << 17
-"""Elements per chunk on the CPU: a formula's handful of temporaries of this size stay in a core's L2."""
+CHUNK = 1 << 16
+"""Elements per chunk on the CPU: a formula's handful of temporaries of this size (256 KB in float32) stay in a
+core's L2 cache and are recycled by the allocator (512 KB ones are mapped and unmapped each time)."""
 
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _GELU_FORMS = ("none", "tanh", "sigmoid")
@@ -78,13 +79,16 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 # the one helper: dtype policy + cache-sized chunks
 # --------------------------------------------------------------------------------------------------------
 def _chunked(fn, *tensors, dim=None, wide=False, saved=True):
-    """Evaluate the formula ``fn(*tensors)``, which returns a tensor or ``(result, *saved_for_backward)``.
+    """Evaluate the formula ``fn(*tensors, out=...)``, which returns a tensor or ``(result, *saved)``.
 
     Inputs are computed in at least float32 (float64 for float32 inputs when ``wide``); the result is rounded
     once to the first input's dtype, saved tensors are kept in at least float32 (``saved=False`` drops them:
     None). ``dim`` marks a formula that reduces along that dimension (softmax, glu): it gets ``dim=`` and is
     chunked only along the dimensions before it. Big CPU inputs are split into chunks of about :data:`CHUNK`
-    elements whose results are written into preallocated outputs, so the formula's temporaries stay in cache.
+    elements, so that the formula's temporaries stay in cache; from the second chunk on the formula writes its
+    last operations straight into slices of the outputs (its ``out=`` argument; what it returns without having
+    written it there is copied). A formula must compute in full precision and write to ``out`` only at the end:
+    in half precision ``out`` holds rounded values.
     """
     x = tensors[0]
     compute = reduce(torch.promote_types, (t.dtype for t in tensors), torch.float32)
@@ -93,46 +97,50 @@ def _chunked(fn, *tensors, dim=None, wide=False, saved=True):
     keep = torch.promote_types(x.dtype, torch.float32)
     big = x.device.type == "cpu" and x.numel() > CHUNK and not torch.compiler.is_compiling()
     if big and dim is None:        # elementwise: any view of the data will do
-        views, rows, kw = (t.reshape(-1) for t in tensors), CHUNK, {}
+        views, rows, kw = [t.reshape(-1) for t in tensors], CHUNK, {}
     elif big and math.prod(x.shape[:dim]) > 1:  # as (outer, size along dim, inner): reduce along 1, chunk along 0
         outer, inner = math.prod(x.shape[:dim]), math.prod(x.shape[dim + 1:])
-        views = (t.reshape(outer, t.shape[dim], inner) for t in tensors)
+        views = [t.reshape(outer, t.shape[dim], inner) for t in tensors]
         rows, kw = max(1, CHUNK // (x.shape[dim] * inner)), {"dim": 1}
-    else:
-        views, rows, kw = tensors, None, ({} if dim is None else {"dim": dim})
-    views = [v.to(compute) if rows is None else v.contiguous() for v in views]
+    else:                          # one piece
+        kw = {} if dim is None else {"dim": dim}
+        res = fn(*(t.to(compute) for t in tensors), **kw)
+        if not isinstance(res, tuple):
+            return res.to(x.dtype)
+        return tuple(r.to(x.dtype if i == 0 else keep) if (i == 0 or saved) and r is not None else None
+                     for i, r in enumerate(res))
 
-    n = len(views[0]) if rows else 1
-    outs, single = [], True
-    for start in range(0, n, rows or 1):
-        res = fn(*(v if rows is None else v[start:start + rows].to(compute) for v in views), **kw)
-        single = not isinstance(res, tuple)
-        res = (res,) if single else res
-        if not outs:       # allocate once; a saved tensor that is the result itself shares its buffer
-            dtypes = [x.dtype] + [keep] * (len(res) - 1)
-            for i, (r, d) in enumerate(zip(res, dtypes)):
-                if i and (not saved or r is None):
-                    outs.append(None)
-                elif i and r is res[0] and d == x.dtype:
-                    outs.append(outs[0])
-                elif rows is None:
-                    outs.append(r.to(d))
-                else:
-                    outs.append(x.new_empty((n, *r.shape[1:]), dtype=d))
-        if rows is not None:
-            for i, (o, r) in enumerate(zip(outs, res)):
-                if o is not None and (i == 0 or o is not outs[0]):
-                    o[start:start + rows] = r
-    if rows is not None:
-        shape = lambda o: x.shape if dim is None else (*x.shape[:dim], o.shape[1], *x.shape[dim + 1:])
-        outs = [None if o is None else o.view(shape(o)) for o in outs]
+    n = len(views[0])
+    chunk = lambda start: [v[start:start + rows].to(compute) for v in views]
+    res = fn(*chunk(0), **kw)      # the first chunk tells the outputs' shapes
+    single = not isinstance(res, tuple)
+    res = (res,) if single else res
+    outs = []
+    for i, r in enumerate(res):    # allocate once; a saved tensor that is the result itself shares its buffer
+        if i and (not saved or r is None):
+            outs.append(None)
+        elif i and r is res[0] and keep == x.dtype:
+            outs.append(outs[0])
+        else:
+            outs.append(x.new_empty((n, *r.shape[1:]), dtype=x.dtype if i == 0 else keep))
+            outs[-1][:rows] = r
+    for start in range(rows, n, rows):
+        sl = [None if o is None else o[start:start + rows] for o in outs]
+        sl = [sl[0] if i and outs[i] is outs[0] else o for i, o in enumerate(sl)]
+        res = fn(*chunk(start), **kw, out=tuple(o if o is not None and o.dtype == compute else None for o in sl))
+        for i, (o, r) in enumerate(zip(sl, (res,) if single else res)):
+            if o is not None and r is not o and not (i and o is sl[0]):
+                o.copy_(r)
+    shape = lambda o: x.shape if dim is None else (*x.shape[:dim], o.shape[1], *x.shape[dim + 1:])
+    outs = [None if o is None else o.view(shape(o)) for o in outs]
     return outs[0] if single else tuple(outs)
 
 
 def _chain(grad, ctx):
-    """Backward of y = f(x) when the forward saved f'(x): the chain rule, grad * f'(x)."""
+    """Backward of y = f(x) when the forward saved f'(x): the chain rule, grad * f'(x). One multiplication, so
+    no chunks are needed unless a half-precision grad meets a float32 slope (computed in float32, rounded once)."""
     (slope,) = ctx.saved_tensors
-    return _chunked(torch.mul, grad, slope)
+    return grad * slope if grad.dtype == slope.dtype else _chunked(_mul, grad, slope)
 
 
 def _step(x):
@@ -178,24 +186,31 @@ def _check_gelu_form(approximate, name="gelu"):
 
 
 # --------------------------------------------------------------------------------------------------------
-# formulas: value and local derivative, written with elementary ops
+# formulas: value and local derivative, written with elementary ops. ``out`` (given by _chunked) receives
+# the results of the last operations; None: new tensors.
 # --------------------------------------------------------------------------------------------------------
-def _sigmoid(x):
+_NO_OUT = (None, None, None)
+
+
+def _sigmoid(x, out=_NO_OUT):
     e = torch.exp(-x.abs())                         # e^{-|x|} <= 1 never overflows
     r = torch.reciprocal(e + 1)
-    y = torch.exp(x.clamp(max=0)).mul_(r)           # two branches in one: e^{min(x,0)} / (1 + e^{-|x|})
-    return y, e.mul_(r).mul_(r)                     # sigma'(x) = sigma(x) sigma(-x) = e / (1+e)^2, no 1 - y
+    # the two branches, 1/(1+e) for x >= 0 and e/(1+e) for x < 0, as one: the numerator is max(e, [x > 0])
+    y = torch.mul(torch.maximum(e, _step(x)), r, out=out[0])
+    return y, torch.mul(e.mul_(r), r, out=out[1])   # sigma'(x) = sigma(x) sigma(-x) = e / (1+e)^2, no 1 - y
 
 
-def _times_sigmoid(x, v):
+def _times_sigmoid(x, v, out=_NO_OUT):
     """x sigma(v), sigma(v) and sigma'(v), for the activations that multiply by a sigmoid (SiLU, Swish, GELU's
     approximations, GLU). The product is formed as (x h)(h r), h = e^{min(v,0)/2}: where sigma(v) alone is
     subnormal (v < -87 in float32), x sigma(v) need not be, and it keeps its digits."""
-    h = torch.exp(v.clamp(max=0).mul_(0.5))
-    e = torch.exp(-v.abs())
+    g = torch.exp(v.abs().mul_(-0.5))               # e^{-|v|/2}: one exponential for everything
+    e = g * g                                       # e^{-|v|}
+    h = torch.maximum(g, _step(v))                  # e^{min(v,0)/2}: g for v < 0, 1 for v > 0
     r = torch.reciprocal(e + 1)
     hr = h * r
-    return (x * h).mul_(hr), hr.mul_(h), e.mul_(r).mul_(r)
+    y = torch.mul(x * h, hr, out=out[0])
+    return y, torch.mul(hr, h, out=out[1]), torch.mul(e.mul_(r), r, out=out[2])
 
 
 def _times_exactly(x, c):
@@ -224,34 +239,34 @@ def _two_sum(a, b):
     return s, (a - (s - bb)).add_(b - bb)
 
 
-def _tanh(x):
+def _tanh(x, out=_NO_OUT):
     # (e^{2x} - 1) / (e^{2x} + 1) with expm1, so small |x| keeps every digit; |x| <= 20 is enough for
     # tanh to reach +-1 in float64, and keeps e^{2x} finite
     u = torch.expm1(x.clamp(-20.0, 20.0).mul_(2.0))
     y = u.div_(u + 2.0)
-    return y, 1.0 - y * y
+    return y, torch.mul(1.0 - y, 1.0 + y, out=out[1])          # 1 - tanh^2
 
 
-def _relu(x):
-    return x.clamp(min=0), _step(x)
+def _relu(x, out=_NO_OUT):
+    return torch.clamp(x, min=0, out=out[0]), torch.clamp(torch.sign(x), min=0, out=out[1])   # [x > 0]
 
 
-def _leaky_relu(x, slope):
+def _leaky_relu(x, slope, out=_NO_OUT):
     # max(x, slope*x) for slope <= 1 (min for slope > 1): the two branches without a mask
-    y = torch.maximum(x, slope * x) if slope <= 1 else torch.minimum(x, slope * x)
-    return y, _step(x).mul_(1.0 - slope).add_(slope)
+    y = (torch.maximum if slope <= 1 else torch.minimum)(x, slope * x, out=out[0])
+    return y, torch.add(_step(x).mul_(1.0 - slope), slope, out=out[1])
 
 
-def _elu(x, alpha, scale=1.0):
+def _elu(x, alpha, scale=1.0, out=_NO_OUT):
     # alpha (e^x - 1) with expm1: full relative accuracy for small negative x, where e^x - 1 cancels
     neg = x.clamp(max=0)
     pos = x.clamp(min=0)
-    y = (pos if scale == 1.0 else pos.mul_(scale)).add_(torch.expm1(neg), alpha=scale * alpha)
-    slope = torch.exp(neg).mul_(scale * alpha).add_(_step(x), alpha=scale - scale * alpha)   # scale*alpha*e^x | scale
-    return y, slope
+    y = torch.add(pos if scale == 1.0 else pos.mul_(scale), torch.expm1(neg), alpha=scale * alpha, out=out[0])
+    slope = torch.add(torch.exp(neg).mul_(scale * alpha), _step(x), alpha=scale - scale * alpha, out=out[1])
+    return y, slope                                 # scale*alpha*e^x for x <= 0, scale for x > 0
 
 
-def _softplus(x, beta, threshold):
+def _softplus(x, beta, threshold, out=_NO_OUT):
     big = torch.finfo(x.dtype).max
     xc = x.clamp(-big, big)                         # finite: +-inf are put back at the end
     v = xc if beta == 1.0 else (beta * xc).clamp_(-big, big)
@@ -262,10 +277,9 @@ def _softplus(x, beta, threshold):
         y.div_(beta)
     s = torch.maximum(e, _step(v)).div_(e + 1.0)    # sigma(v) (two branches, as in _sigmoid)
     linear = _step(v - threshold)                   # torch's convention: x itself where beta x > threshold
-    y = torch.lerp(y, xc, linear)
     inf = x - xc                                    # +-inf where x is, else 0: softplus(+inf) = +inf,
-    y.add_(inf.clamp_(min=0) if beta > 0 else inf.clamp_(max=0))    # softplus(-inf) = 0 (beta > 0)
-    return y, torch.maximum(s, linear)
+    inf = inf.clamp_(min=0) if beta > 0 else inf.clamp_(max=0)      # softplus(-inf) = 0 (beta > 0)
+    return torch.add(torch.lerp(y, xc, linear), inf, out=out[0]), torch.maximum(s, linear, out=out[1])
 
 
 def _exp_minus_max(x, dim, with_index=False):
@@ -285,17 +299,17 @@ def _row_sum(e, dim):
     return e.sum(dim, keepdim=True, dtype=torch.float64)
 
 
-def _softmax(x, dim):
+def _softmax(x, dim, out=_NO_OUT):
     e, _, _ = _exp_minus_max(x, dim)
     y = e.div_(_row_sum(e, dim).to(e.dtype))
     return y, y
 
 
-def _softmax_backward(grad, y, dim):
-    return y * (grad - (grad * y).sum(dim, keepdim=True))     # J^T g with J = diag(y) - y y^T
+def _softmax_backward(grad, y, dim, out=_NO_OUT):
+    return torch.mul(y, grad - (grad * y).sum(dim, keepdim=True), out=out[0])   # J^T g, J = diag(y) - y y^T
 
 
-def _log_softmax(x, dim):
+def _log_softmax(x, dim, out=_NO_OUT):
     e, z, i = _exp_minus_max(x, dim, with_index=True)
     # log sum e^z = log1p(sum of the terms other than the maximum's e^0 = 1): a tiny remainder keeps its digits
     log_rest = torch.log1p(_row_sum(e.scatter_(dim, i, 0.0), dim)).to(z.dtype)
@@ -304,11 +318,11 @@ def _log_softmax(x, dim):
     return y, y
 
 
-def _log_softmax_backward(grad, y, dim):
-    return grad - torch.exp(y) * grad.sum(dim, keepdim=True)
+def _log_softmax_backward(grad, y, dim, out=_NO_OUT):
+    return torch.sub(grad, torch.exp(y).mul_(grad.sum(dim, keepdim=True)), out=out[0])
 
 
-def _gelu_erf(x):
+def _gelu_erf(x, out=_NO_OUT):
     # x Phi(x) = x/2 erfc(-x/sqrt2): erfc keeps its relative accuracy in the left tail, where 1 + erf cancels
     # (torch's own gelu loses every digit below x = -5 that way)
     t, r = _times_exactly(x, _MINUS_SQRT1_2)        # t = -x/sqrt2 and its rounding error r
@@ -316,64 +330,70 @@ def _gelu_erf(x):
     # erfc amplifies the relative error of t by 2t^2 (~100 at x = -10): correct to first order,
     # erfc(t + r) = erfc(t) - r (2/sqrt pi) e^{-t^2}
     big_phi = torch.special.erfc(t).sub_(r.mul_(q), alpha=_2_SQRTPI).mul_(0.5)
-    return x * big_phi, big_phi.add_(x * q, alpha=_1_SQRT2PI)     # Phi(x) + x phi(x)
+    y = torch.mul(x, big_phi, out=out[0])
+    return y, torch.add(big_phi, x * q, alpha=_1_SQRT2PI, out=out[1])     # Phi(x) + x phi(x)
 
 
-def _gelu_tanh(x):
+def _gelu_tanh(x, out=_NO_OUT):
     # 0.5 x (1 + tanh u) = x sigma(2u), 2u = x (A + B x^2); x is clamped to +-100 where sigma(2u) is exactly
     # 0 or 1, so x^3 cannot overflow. Computed in float64 for float32 inputs (see gelu).
     xc = x.clamp(-100.0, 100.0)
     x2 = xc * xc
-    y, s, ds = _times_sigmoid(x, x2.mul(_GELU_TANH_B).add_(_GELU_TANH_A).mul_(xc))
-    return y, s.addcmul_(ds, x2.mul_(3.0 * _GELU_TANH_B).add_(_GELU_TANH_A).mul_(xc))
+    y, s, ds = _times_sigmoid(x, x2.mul(_GELU_TANH_B).add_(_GELU_TANH_A).mul_(xc), out=(out[0], None, None))
+    return y, torch.addcmul(s, ds, x2.mul_(3.0 * _GELU_TANH_B).add_(_GELU_TANH_A).mul_(xc), out=out[1])
 
 
-def _gelu_sigmoid(x):
+def _gelu_sigmoid(x, out=_NO_OUT):
     v, r = _times_exactly(x, _GELU_SIGMOID)                       # x sigma(1.702 x); v + r = 1.702 x
     y, s, ds = _times_sigmoid(x, v)
     xds = ds.mul_(x)
     # sigma(v + r) = sigma(v) + r sigma'(v): the rounding of v, amplified up to |v|-fold, corrected
-    return y.addcmul_(xds, r), s.add_(xds, alpha=float(_GELU_SIGMOID))
+    return torch.addcmul(y, xds, r, out=out[0]), torch.add(s, xds, alpha=float(_GELU_SIGMOID), out=out[1])
 
 
 _GELU_FORMULAS = {"none": _gelu_erf, "tanh": _gelu_tanh, "sigmoid": _gelu_sigmoid}
 
 
-def _swish(x, beta, want_beta=False):
+def _swish(x, beta, want_beta=False, out=_NO_OUT):
     v, r = _times_exactly(x, beta)
     v.clamp_(-1e4, 1e4)                             # sigma(+-1e4) is already exactly 1 or 0; keeps v*ds finite
     y, s, ds = _times_sigmoid(x, v)
     xds = x * ds
-    y.addcmul_(xds, r)                              # first-order correction for the rounding of beta x
-    dbeta = x * xds if want_beta else None          # dy/dbeta = x^2 sigma'(beta x), ordered to avoid overflow
-    dx = s.add_(ds.mul_(v))                         # dy/dx = sigma(v) + v sigma'(v)
-    return (y, dx, dbeta) if want_beta else (y, dx)
+    y = torch.addcmul(y, xds, r, out=out[0])        # first-order correction for the rounding of beta x
+    dx = torch.addcmul(s, ds, v, out=out[1])        # dy/dx = sigma(v) + v sigma'(v)
+    if not want_beta:
+        return y, dx
+    return y, dx, torch.mul(x, xds, out=out[2])     # dy/dbeta = x^2 sigma'(beta x), ordered to avoid overflow
 
 
-def _silu(x):
-    y, s, ds = _times_sigmoid(x, x)
-    return y, s.add_(ds.mul_(x))
+def _silu(x, out=_NO_OUT):
+    y, s, ds = _times_sigmoid(x, x, out=(out[0], None, None))
+    return y, torch.addcmul(s, ds, x, out=out[1])   # sigma(x) + x sigma'(x)
 
 
-def _glu(x, dim):
+def _glu(x, dim, out=_NO_OUT):
     a, b = x.chunk(2, dim)
-    y, s, ds = _times_sigmoid(a, b)
-    return y, s, ds.mul_(a)                     # a sigma(b); d/da = sigma(b), d/db = a sigma'(b)
+    y, s, ds = _times_sigmoid(a, b, out=(out[0], out[1], None))
+    return y, s, torch.mul(ds, a, out=out[2])       # a sigma(b); d/da = sigma(b), d/db = a sigma'(b)
 
 
-def _glu_backward(grad, da, db, dim):
-    return torch.cat([grad * da, grad * db], dim)
+def _glu_backward(grad, da, db, dim, out=_NO_OUT):
+    return torch.cat([grad * da, grad * db], dim, out=out[0])
 
 
 def _gated(formula):
-    def gate(a, b):
-        f, df = formula(a)
-        return f * b, df.mul_(b), f                 # act(a) b; d/da = act'(a) b, d/db = act(a)
+    def gate(a, b, out=_NO_OUT):
+        f, df = formula(a)                          # act(a) (at full precision), kept: it is d/db
+        return torch.mul(f, b, out=out[0]), torch.mul(df, b, out=out[1]), f    # act(a) b; d/da = act'(a) b
     return gate
 
 
-def _gate_backward(grad, da, db):
-    return grad * da, grad * db
+def _mul(a, b, out=_NO_OUT):
+    return torch.mul(a, b, out=out[0])
+
+
+def _gate_backward(grad, da, db, out=_NO_OUT):
+    return torch.mul(grad, da, out=out[0]), torch.mul(grad, db, out=out[1])
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -421,7 +441,7 @@ class ReLU(torch.autograd.Function):
 class LeakyReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, negative_slope):
-        y, slope = _chunked(lambda x: _leaky_relu(x, negative_slope), x, saved=ctx.needs_input_grad[0])
+        y, slope = _chunked(partial(_leaky_relu, slope=negative_slope), x, saved=ctx.needs_input_grad[0])
         ctx.save_for_backward(slope)
         return y
 
@@ -434,7 +454,7 @@ class LeakyReLU(torch.autograd.Function):
 class ELU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, alpha, scale):
-        y, slope = _chunked(lambda x: _elu(x, alpha, scale), x, saved=ctx.needs_input_grad[0])
+        y, slope = _chunked(partial(_elu, alpha=alpha, scale=scale), x, saved=ctx.needs_input_grad[0])
         ctx.save_for_backward(slope)
         return y
 
@@ -447,7 +467,7 @@ class ELU(torch.autograd.Function):
 class Softplus(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, beta, threshold):
-        y, slope = _chunked(lambda x: _softplus(x, beta, threshold), x,
+        y, slope = _chunked(partial(_softplus, beta=beta, threshold=threshold), x,
                              saved=ctx.needs_input_grad[0])
         ctx.save_for_backward(slope)
         return y
@@ -490,9 +510,9 @@ class Swish(torch.autograd.Function):
     def forward(ctx, x, beta):
         want_beta = ctx.needs_input_grad[1]
         if isinstance(beta, Tensor) and beta.numel() > 1:          # a per-channel beta: broadcast it
-            y, dx, *dbeta = _chunked(lambda x, b: _swish(x, b, want_beta), x, beta.expand_as(x))
+            y, dx, *dbeta = _chunked(partial(_swish, want_beta=want_beta), x, beta.expand_as(x))
         else:
-            y, dx, *dbeta = _chunked(lambda x: _swish(x, beta, want_beta), x)
+            y, dx, *dbeta = _chunked(partial(_swish, beta=beta, want_beta=want_beta), x)
         ctx.beta_shape = beta.shape if isinstance(beta, Tensor) else None
         ctx.beta_dtype = beta.dtype if isinstance(beta, Tensor) else None
         ctx.save_for_backward(dx, *dbeta)
@@ -502,7 +522,7 @@ class Swish(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad):
         dx, *dbeta = ctx.saved_tensors
-        grad_x = _chunked(torch.mul, grad, dx)
+        grad_x = _chunked(_mul, grad, dx)
         grad_beta = None
         if dbeta:          # dL/dbeta = sum over the broadcast dimensions of grad * x^2 sigma'(beta x)
             grad_beta = (grad.to(dbeta[0].dtype) * dbeta[0]).sum_to_size(ctx.beta_shape).to(ctx.beta_dtype)
