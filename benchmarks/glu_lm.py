@@ -6,7 +6,7 @@ gated block with hidden 8d/3) is trained with the same data, schedule and seeds 
 the validation loss (nats per character, held-out standard-library files) is written with the command, the
 seeds, the versions, the date and the corpus to a JSON file that the chapter loads and plots.
 
-    python benchmarks/glu_lm.py                         # the committed results (about an hour on 2 cores)
+    python benchmarks/glu_lm.py                         # the committed results (1-3 hours on 2 busy cores)
     python benchmarks/glu_lm.py --quick --out /tmp/q.json   # a 20-second smoke run
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ import actlab
 from actlab import lm
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "benchmarks" / "results" / "glu_lm.json"
+DEFAULT_OUT = lm.RESULTS  # benchmarks/results/glu_lm.json
 FULL = lm.LMConfig(d_model=48, n_layers=2, n_heads=4, context=128, batch=16, steps=1500, lr=3e-3,
                    warmup=100, eval_windows=512, eval_every=250)
 QUICK = lm.LMConfig(d_model=24, n_layers=1, n_heads=2, context=32, batch=8, steps=20, warmup=5,

@@ -46,3 +46,15 @@ def test_train_digits_records_losses_betas_and_preactivations():
     assert plain.betas.shape == (3, 0)
     with pytest.raises(ValueError, match="unknown activation"):
         S.train_digits("mish")
+
+
+def test_learnable_swish_matches_the_reference_and_its_beta_gradient():
+    from actlab import numpy_ref
+    x = torch.linspace(-6, 6, 25, dtype=torch.float64).reshape(5, 5)
+    m = S.LearnableSwish(1.5, num_parameters=5).double()
+    y = m(x)
+    assert m.beta.shape == (5,)
+    assert np.allclose(y.detach().numpy(), numpy_ref.swish(x.numpy(), 1.5), rtol=1e-12)
+    y.sum().backward()
+    assert np.allclose(m.beta.grad.numpy(), numpy_ref.swish_grad_beta(x.numpy(), 1.5).sum(0), rtol=1e-10)
+    assert S.LearnableSwish().beta.shape == ()
