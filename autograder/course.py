@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -47,6 +47,8 @@ class Course:
     workspace: Path
     sources: list[Path]
     db_url: str
+    broken: dict = field(default_factory=dict)   # slug -> why its assignment is unavailable
+    _library: dict = field(default_factory=dict, repr=False)
 
     @property
     def course_dir(self) -> Path:
@@ -80,14 +82,29 @@ class Course:
         stale = [src for src in self.sources
                  if state.get("assignments", {}).get(src.stem) != tags[src.stem]
                  or not self.source_path(src.stem).is_file() or not self.release_path(src.stem).is_file()]
-        if stale:
-            generate_assignments(stale, self.course_dir)
-            state.setdefault("assignments", {}).update({s.stem: tags[s.stem] for s in stale})
+        for src in stale:  # one by one: a chapter that breaks the rules does not stop the others
+            try:
+                generate_assignments([src], self.course_dir)
+            except Exception as exc:  # noqa: BLE001 - SourceError, nbgrader failures
+                self.broken[src.stem] = f"cannot generate the assignment from {src.name}: {exc}"[:2000]
+                continue
+            state.setdefault("assignments", {})[src.stem] = tags[src.stem]
+        for src in self.sources:
+            if src.stem not in self.broken:
+                try:
+                    self.assignment(src.stem)  # the trusted specs must rebuild here
+                except Exception as exc:  # noqa: BLE001
+                    self.broken[src.stem] = f"cannot read the tests of {src.name}: {type(exc).__name__}: {exc}"
+        if self.broken:
+            import warnings
+            warnings.warn("; ".join(self.broken.values()), stacklevel=2)
+            self.sources = [s for s in self.sources if s.stem not in self.broken]
         registered = state.setdefault("gradebooks", {}).setdefault(self.db_url, {})
         todo = [s.stem for s in self.sources if registered.get(s.stem) != tags[s.stem]]
         if todo or not self._db_exists():
-            self.register(todo or [s.stem for s in self.sources])
-            registered.update({slug: tags[slug] for slug in (todo or tags)})
+            todo = todo or [s.stem for s in self.sources]
+            self.register(todo)
+            registered.update({slug: tags[slug] for slug in todo})
         self._save_state(state)
 
     def _db_exists(self) -> bool:
@@ -125,6 +142,13 @@ class Course:
         return load_cached(str(self.source_path(slug)), str(self.release_path(slug)), slug,
                            _sha(self.source_path(slug)))
 
+    def library_fingerprint(self, slug: str) -> str:
+        """The hash of the ``actlab`` code this assignment reaches (see :func:`actlab_fingerprint`)."""
+        if slug not in self._library:
+            self._library[slug] = actlab_fingerprint(
+                self.assignment(slug), nbformat.read(self.source_path(slug), as_version=4))
+        return self._library[slug]
+
     def protected_paths(self) -> list[str]:
         paths = [str(self.workspace), str(ROOT / "solutions"), str(ROOT / "build"),
                  str(ROOT / "autograder"), str(ROOT / "tests")]
@@ -141,9 +165,15 @@ def load_cached(source: str, release: str, slug: str, digest: str) -> Assignment
     return load_assignment(src, rel, slug, slug)
 
 
+#: The grader's own modules that decide a verdict (release.py and site.py do not: what they
+#: generate is part of the assignment's fingerprint).
+GRADING_MODULES = ("sandbox", "execute", "cells", "verify", "preprocessors", "grade", "course")
+
+
 def environment_fingerprint() -> str:
-    """What a cached result depends on besides the submission and the tests: the versions of
-    the packages that run or judge student code, and the grader's and actlab's own source."""
+    """What a cached result depends on besides the submission, its tests and the ``actlab`` code
+    they reach (:func:`actlab_fingerprint`): the versions of the packages that run or judge
+    student code and the grader's own grading code."""
     from importlib import metadata
 
     parts = [sys.version]
@@ -153,8 +183,76 @@ def environment_fingerprint() -> str:
             parts.append(f"{pkg}=={metadata.version(pkg)}")
         except metadata.PackageNotFoundError:
             parts.append(f"{pkg}=missing")
-    import actlab
-    for folder in (Path(actlab.__file__).parent, Path(__file__).parent):
-        for f in sorted(folder.rglob("*.py")):
-            parts.append(f"{f.name}:{_sha(f)}")
+    here = Path(__file__).parent
+    for name in GRADING_MODULES:
+        parts.append(f"{name}:{_sha(here / f'{name}.py')}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def actlab_fingerprint(assignment: Assignment, source_nb) -> str:
+    """A hash of the ``actlab`` modules an assignment can reach: ``actlab`` and ``actlab.checks``,
+    the modules of its checks' references, evaluators and case generators, those its notebook
+    imports, and everything they import from ``actlab`` in turn. Editing an unrelated module of
+    the library (another chapter's) does not invalidate this assignment's cached grades."""
+    import ast
+    import actlab
+
+    pkg = Path(actlab.__file__).parent
+    names = {"actlab", "actlab.checks"}
+    for ex in assignment.exercises:
+        for spec in ex.specs:
+            for key in ("reference", "evaluate"):
+                if spec.get(key):
+                    names.add(spec[key])
+            gen = (spec.get("cases") or {}).get("generator")
+            if gen:
+                names.add(gen)
+    for cell in source_nb.cells:
+        if cell.cell_type == "code":
+            names |= _actlab_imports(cell.source, "actlab")
+    seen: dict[str, str] = {}
+    todo = [n for n in names if n == "actlab" or n.startswith("actlab.")]
+    while todo:
+        name = todo.pop()
+        path = _module_file(pkg, name)
+        if path is None or str(path) in seen:
+            continue
+        seen[str(path)] = _sha(path)
+        module = ".".join(path.relative_to(pkg.parent).with_suffix("").parts).removesuffix(".__init__")
+        todo += list(_actlab_imports(path.read_text(), module, is_package=path.name == "__init__.py"))
+    return hashlib.sha256(json.dumps(sorted(seen.items())).encode()).hexdigest()
+
+
+def _module_file(pkg: Path, dotted: str) -> Path | None:
+    """The file of the longest importable prefix of a dotted name under the actlab package."""
+    parts = dotted.split(".")[1:]
+    for i in range(len(parts), -1, -1):
+        base = pkg.joinpath(*parts[:i])
+        if base.with_suffix(".py").is_file():
+            return base.with_suffix(".py")
+        if (base / "__init__.py").is_file():
+            return base / "__init__.py"
+    return None
+
+
+def _actlab_imports(source: str, module: str, is_package: bool = False) -> set[str]:
+    import ast
+    from .verify import _python_only
+    try:
+        tree = ast.parse(_python_only(source))
+    except SyntaxError:
+        return set()
+    found = set()
+    here = module.split(".") if is_package else module.split(".")[:-1]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "actlab"}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                root = here[: len(here) - (node.level - 1)] if node.level > 1 else here
+                base = ".".join(root + ([base] if base else []))
+            if base.split(".")[0] == "actlab":
+                found.add(base)
+                found |= {f"{base}.{a.name}" for a in node.names}
+    return found

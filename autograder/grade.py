@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .course import ROOT, WORKSPACE, Course, environment_fingerprint
-from .submissions import Submission, discover
+from .submissions import Submission, check, discover
 
 SAMPLE_CLASS = Path(__file__).resolve().parent / "sample_class"
 
@@ -193,7 +193,7 @@ def cache_key(sub: Submission, course: Course, env: str, opts: GradeOptions) -> 
     settings = json.dumps([opts.sandbox, opts.cell_timeout, opts.notebook_timeout, opts.memory_mb,
                            opts.cpu_seconds, opts.skip_experiments])
     h = hashlib.sha256()
-    for part in (sub.sha256, a.fingerprint, env, settings):
+    for part in (sub.sha256, a.fingerprint, env, course.library_fingerprint(sub.assignment), settings):
         h.update(part.encode())
         h.update(b"\0")
     for extra in sorted(sub.extra_files):
@@ -222,16 +222,22 @@ def grade(submissions: Path | str | None = None, sources: list[Path] | None = No
     if not sources:
         raise ValueError("no chapter sources (solutions/NN_*.md) to grade against")
     workspace = Path(opts.workspace or WORKSPACE).resolve()
-    course = Course.create(sources, workspace, opts.db_url)
     out_dir = Path(opts.out_dir or workspace / "results").resolve()
     target = Path(submissions) if submissions else SAMPLE_CLASS
-    assignments = {slug: slug for slug in course.slugs}
-    ids = {slug: {ex.test_id for ex in course.assignment(slug).exercises}
-           | {s for ex in course.assignment(slug).exercises for s in ex.solution_ids}
-           for slug in course.slugs}
     with tempfile.TemporaryDirectory(prefix="ag-unzip-") as unzip:
-        subs = discover(target, assignments, pattern=opts.pattern, assignment=opts.assignment,
-                        expected_ids=ids, tmpdir=Path(unzip))
+        subs = discover(target, {s.stem: s.stem for s in sources}, pattern=opts.pattern,
+                        assignment=opts.assignment, expected_ids=None, tmpdir=Path(unzip))
+        # only the assignments someone submitted are (re)generated
+        wanted = {s.assignment for s in subs if s.ok}
+        course = Course.create([s for s in sources if s.stem in wanted] or sources[:1], workspace,
+                               opts.db_url)
+        for sub in subs:
+            if sub.ok and sub.assignment in course.broken:
+                sub.status, sub.detail = "assignment_unavailable", course.broken[sub.assignment]
+        ids = {slug: {ex.test_id for ex in course.assignment(slug).exercises}
+               | {s for ex in course.assignment(slug).exercises for s in ex.solution_ids}
+               for slug in course.slugs}
+        check(subs, ids)
         run = _grade_submissions(subs, course, opts, out_dir)
     run.seconds = time.perf_counter() - t0
     run.files = reports.write_all(run.results, course, out_dir, gradescope=opts.gradescope)

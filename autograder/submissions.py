@@ -159,13 +159,13 @@ def discover(path: Path | str, assignments: dict[str, str], *, pattern: str | No
             ``assignment`` / ``notebook`` / ``attempt``) or a key of :data:`LMS_PATTERNS`;
             default: try them all.
         assignment: grade every loose notebook as this assignment.
-        expected_ids: assignment -> its grade ids (to recognise a notebook of another assignment).
+        expected_ids: assignment -> its grade ids (to recognise a notebook of another assignment);
+            ``None``: do not open the notebooks yet (call :func:`check` later).
         tmpdir: where to unpack a zip (default: a new temporary folder; the caller removes it).
     """
     path = Path(path)
     if not path.exists():
         raise SubmissionError(f"{path} does not exist")
-    expected_ids = expected_ids or {}
     if path.is_file() and path.suffix.lower() == ".zip":
         dest = Path(tmpdir or tempfile.mkdtemp(prefix="ag-zip-"))
         try:
@@ -184,11 +184,17 @@ def discover(path: Path | str, assignments: dict[str, str], *, pattern: str | No
     else:
         subs = _loose(path, assignments, pattern, assignment)
     subs = _dedupe(subs)
+    if expected_ids is not None:
+        check(subs, expected_ids)
+    return sorted(subs, key=lambda s: (s.assignment, s.student, s.origin))
+
+
+def check(subs: list[Submission], expected_ids: dict[str, set[str]]) -> None:
+    """Hash every gradable notebook and set aside those that cannot be graded at all."""
     for s in subs:
         if s.ok and s.path is not None:
             s.sha256 = hashlib.sha256(s.path.read_bytes()).hexdigest()
             s.status, s.detail = inspect_notebook(s.path, expected_ids.get(s.assignment, set()))
-    return sorted(subs, key=lambda s: (s.assignment, s.student, s.origin))
 
 
 def _nbgrader_layout(root: Path, assignments: dict[str, str]) -> list[Submission]:

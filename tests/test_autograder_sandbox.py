@@ -187,3 +187,19 @@ def test_resource_limits_and_survival():
     assert out(nb.cells[8]) == {"after_exit": 42}
     assert nb.cells[9].outputs == [] and nb.cells[9].execution_count is None
     assert nb.metadata["autograder"]["kernel_restarts"] == 3
+
+
+def test_without_bubblewrap_the_limits_still_apply():
+    """``--sandbox none`` (a machine without bubblewrap): no namespaces, but the resource limits
+    and the clean environment stay, and the kernel reports which sandbox it ran in."""
+    os.environ["AUTOGRADER_TEST_SECRET"] = "s3cr3t"
+    nb = run_cells(["""
+        import json, os, resource
+        print(json.dumps({'sandbox': os.environ.get('AUTOGRADER_SANDBOX'),
+                          'as': resource.getrlimit(resource.RLIMIT_AS)[0],
+                          'nproc': resource.getrlimit(resource.RLIMIT_NPROC)[0],
+                          'secret': 'AUTOGRADER_TEST_SECRET' in os.environ}))
+        """], {"SandboxKernelManager.backend": "none", "SandboxKernelManager.memory_mb": 2048,
+               "SandboxKernelManager.nproc": 100})
+    os.environ.pop("AUTOGRADER_TEST_SECRET")
+    assert out(nb.cells[0]) == {"sandbox": "none", "as": 2048 * 2**20, "nproc": 100, "secret": False}
