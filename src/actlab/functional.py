@@ -48,7 +48,7 @@ core's L2 cache and are recycled by the allocator (512 KB ones are mapped and un
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _GELU_FORMS = ("none", "tanh", "sigmoid")
 
-# constants, computed once in double precision
+# constants
 
 
 class _Exact:
@@ -136,10 +136,9 @@ def _chunked(fn, *tensors, dim=None, wide=False, saved=True):
     return outs[0] if single else tuple(outs)
 
 
-def _chain(grad, ctx):
+def _chain(grad, slope):
     """Backward of y = f(x) when the forward saved f'(x): the chain rule, grad * f'(x). One multiplication, so
     no chunks are needed unless a half-precision grad meets a float32 slope (computed in float32, rounded once)."""
-    (slope,) = ctx.saved_tensors
     return grad * slope if grad.dtype == slope.dtype else _chunked(_mul, grad, slope)
 
 
@@ -409,7 +408,7 @@ class Sigmoid(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        return _chain(grad, ctx)
+        return _chain(grad, *ctx.saved_tensors)
 
 
 class Tanh(torch.autograd.Function):
@@ -422,7 +421,7 @@ class Tanh(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        return _chain(grad, ctx)
+        return _chain(grad, *ctx.saved_tensors)
 
 
 class ReLU(torch.autograd.Function):
@@ -435,7 +434,7 @@ class ReLU(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        return _chain(grad, ctx)
+        return _chain(grad, *ctx.saved_tensors)
 
 
 class LeakyReLU(torch.autograd.Function):
@@ -448,7 +447,7 @@ class LeakyReLU(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        return _chain(grad, ctx), None
+        return _chain(grad, *ctx.saved_tensors), None
 
 
 class ELU(torch.autograd.Function):
@@ -461,7 +460,7 @@ class ELU(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        return _chain(grad, ctx), None, None
+        return _chain(grad, *ctx.saved_tensors), None, None
 
 
 class Softplus(torch.autograd.Function):
@@ -475,7 +474,7 @@ class Softplus(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        return _chain(grad, ctx), None, None
+        return _chain(grad, *ctx.saved_tensors), None, None
 
 
 class GELU(torch.autograd.Function):
@@ -489,7 +488,7 @@ class GELU(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        return _chain(grad, ctx), None
+        return _chain(grad, *ctx.saved_tensors), None
 
 
 class SiLU(torch.autograd.Function):
@@ -502,7 +501,7 @@ class SiLU(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        return _chain(grad, ctx)
+        return _chain(grad, *ctx.saved_tensors)
 
 
 class Swish(torch.autograd.Function):
@@ -522,7 +521,7 @@ class Swish(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad):
         dx, *dbeta = ctx.saved_tensors
-        grad_x = _chunked(_mul, grad, dx)
+        grad_x = _chain(grad, dx)
         grad_beta = None
         if dbeta:          # dL/dbeta = sum over the broadcast dimensions of grad * x^2 sigma'(beta x)
             grad_beta = (grad.to(dbeta[0].dtype) * dbeta[0]).sum_to_size(ctx.beta_shape).to(ctx.beta_dtype)
