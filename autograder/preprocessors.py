@@ -161,7 +161,7 @@ SPAWN = {"os.fork", "os.forkpty", "os.system", "os.popen", "os.posix_spawn", "os
          "os.execvpe", "os.spawnl", "os.spawnv", "os.spawnve", "os.spawnlp", "os.spawnvp"}
 NETWORK = {"socket", "urllib", "http", "requests", "ftplib", "smtplib", "ssl", "asyncio.open_connection",
            "telnetlib", "xmlrpc"}
-INTROSPECTION = {"ctypes", "gc", "sys._getframe", "sys.settrace", "sys.setprofile",
+INTROSPECTION = {"ctypes", "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._getframe", "sys.settrace", "sys.setprofile",
                  "sys.addaudithook", "sys.modules", "inspect.currentframe", "inspect.stack",
                  "inspect.getouterframes", "inspect.getinnerframes", "inspect.trace",
                  "inspect.getsource", "traceback.extract_stack", "traceback.walk_stack",
@@ -199,13 +199,14 @@ def _hits(name: str, table: set[str]) -> bool:
     return any(name == t or name.startswith(t + ".") or name.startswith(t + "()") for t in table)
 
 
-def scan_code(source: str) -> list[tuple[str, str]]:
-    """(flag, detail) for every construct in a student's cell the grader does not accept."""
+def scan_code(source: str, context: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """(flag, detail) for every construct in a student's cell the grader does not accept.
+    ``context``: import aliases bound elsewhere in the notebook (``np`` -> ``numpy``)."""
     try:
         tree = ast.parse(_python_only(source))
     except SyntaxError:
         return []
-    alias = _aliases(tree)
+    alias = {"np": "numpy", **(context or {}), **_aliases(tree)}
     findings: list[tuple[str, str]] = []
 
     def add(flag, detail):
@@ -247,13 +248,13 @@ def scan_code(source: str) -> list[tuple[str, str]]:
             names = [d] if d else []
         elif isinstance(node, ast.Call):
             fn = _dotted(node.func, alias) or ""
-            if fn in ("setattr", "delattr") and node.args:
-                target = _dotted(node.args[0], alias) or ""
-                if target.split(".")[0] in PROTECTED or not isinstance(node.args[0], ast.Name) \
-                        or node.args[0].id in alias:
-                    add("monkeypatch", f"{fn}({ast.unparse(node.args[0])}, ...)")
-            if fn == "getattr" and len(node.args) >= 2 and not isinstance(node.args[1], ast.Constant):
-                add("dynamic_code", "getattr with a computed name")
+            target = (_dotted(node.args[0], alias) or "") if node.args else ""
+            protected = target.split(".")[0].split("(")[0] in PROTECTED | {"__builtins__"}
+            if fn in ("setattr", "delattr") and protected:
+                add("monkeypatch", f"{fn}({ast.unparse(node.args[0])}, ...)")
+            if fn == "getattr" and len(node.args) >= 2 and protected \
+                    and not isinstance(node.args[1], ast.Constant):
+                add("dynamic_code", f"getattr({ast.unparse(node.args[0])}, <a computed name>)")
             if fn in ("display", "IPython.display.display") and any(
                     k.arg == "raw" for k in node.keywords):
                 add("forged_record", "display(..., raw=True)")
@@ -280,12 +281,19 @@ class StaticScan(NbGraderPreprocessor):
         a = _assignment(resources)
         owners = _owners(nb, a)
         unchanged = {_norm(s) for s in a.release_code}
+        context = {}
+        for cell in nb.cells:
+            if cell.cell_type == "code" and not is_skipped(cell, self.skip_tags):
+                try:
+                    context.update(_aliases(ast.parse(_python_only(cell.source))))
+                except SyntaxError:
+                    pass
         for i, cell in enumerate(nb.cells):
             if cell.cell_type != "code" or is_skipped(cell, self.skip_tags) or is_test_cell(cell):
                 continue
             if nbg(cell).get("locked") or _norm(cell.source) in unchanged:
                 continue
-            for flag, detail in scan_code(cell.source):
+            for flag, detail in scan_code(cell.source, context):
                 tests = owners[i] if flag in GLOBAL_FLAGS else owners[i][:1]
                 add_finding(nb, flag, tests, detail, i)
         return nb, resources

@@ -202,6 +202,18 @@ def _extra_graded_cell(nb):
     return nb
 
 
+def _honest_extras(nb):
+    # things honest students do that must not be mistaken for tampering: checking themselves with
+    # the visible test in a cell of their own, freeing memory, dynamic attributes of their own objects
+    insert_cell(nb, "ex1-square-tests", (
+        "import gc, os\n"
+        "checks.check_function(square, checks.cases.literal(checks.case('mine', np.array([4.0]))),\n"
+        "                      reference='numpy.square', exercise='ex1-square', name='my own test')\n"
+        "gc.collect()\nos.environ['MY_SETTING'] = '1'\n"
+        "class Box:\n    pass\nb = Box()\nsetattr(b, 'value', 3)\nprint(getattr(b, 'va' + 'lue'))"))
+    return nb
+
+
 def _same(nb):
     return nb
 
@@ -230,6 +242,7 @@ TAMPERING = [
     Case("from_scratch_violation", _from_scratch_violation, (2, 0, 1), {1: ["forbidden_call"]}),
     Case("aliased_from_scratch_violation", _aliased_violation, (2, 0, 1), {1: ["forbidden_call"]}),
     Case("extra_graded_cell", _extra_graded_cell, FULL, {}),
+    Case("honest_extras", _honest_extras, FULL, {}),
 ]
 
 

@@ -72,7 +72,7 @@ def test_tampering_outcome(tamper_run, case):
             assert flag in row["results"][i]["flags"], (case.name, i, row["results"][i]["flags"])
     from autograder.reports import row_status
     status = row_status(row)
-    if case.name in ("full_marks", "warning_from_correct_code"):
+    if case.name in ("full_marks", "warning_from_correct_code", "honest_extras"):
         assert status == "ok", status
     else:
         assert status.startswith("flagged: ") or got != (2.0, 3.0, 1.0), status
