@@ -1,6 +1,5 @@
 """actlab.lm: the corpus, the tokenizer, the tiny transformer with pluggable feed-forward blocks, training, and the
 committed results of benchmarks/glu_lm.py."""
-import json
 from pathlib import Path
 
 import numpy as np
@@ -97,9 +96,9 @@ def test_batches_need_enough_text():
         lm.batches(torch.zeros(10, dtype=torch.int64), 2, 16, torch.Generator())
 
 
-@pytest.mark.skipif(not RESULTS.exists(), reason="benchmarks/results/glu_lm.json not generated yet")
 def test_the_committed_results_are_complete_and_consistent():
-    res = json.loads(RESULTS.read_text())
+    res = lm.load_results()
+    assert lm.RESULTS == RESULTS
     for key in ("command", "date", "versions", "seeds", "variants", "config", "corpus", "summary", "runs"):
         assert key in res, key
     assert res["command"].startswith("python benchmarks/glu_lm.py")
@@ -112,3 +111,5 @@ def test_the_committed_results_are_complete_and_consistent():
         vals = [r["val_loss"] for r in res["runs"] if r["variant"] == v]
         assert s["val_loss_mean"] == pytest.approx(np.mean(vals))
     lm.LMConfig(**res["config"])  # the recorded configuration is a valid one
+    with pytest.raises(FileNotFoundError, match="regenerate it"):
+        lm.load_results(RESULTS.with_name("missing.json"))
