@@ -58,7 +58,7 @@ def cases():
 def compiled_case(name):
     """The compiled counterpart of a case (the same call through actlab.functional.compiled)."""
     fn = {"gelu_tanh": "gelu"}.get(name, name)
-    f = AF.compiled(fn, dynamic=False)
+    f = AF.compiled(fn, dynamic=False)            # recompiled per shape: each size gets its best kernel
     return {
         "softmax": lambda x: f(x, -1), "log_softmax": lambda x: f(x, -1),
         "gelu_tanh": lambda x: f(x, "tanh"), "swish": lambda x: f(x, 1.5),
