@@ -217,7 +217,8 @@ def scan_code(source: str, context: dict[str, str] | None = None) -> list[tuple[
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             src = _dotted(node.value, alias)
-            if src and src.split(".")[0].split("(")[0] in PROTECTED:
+            # a module or one of its attributes, not the result of calling something in it
+            if src and "(" not in src and src.split(".")[0] in PROTECTED:
                 alias.setdefault(node.targets[0].id, src)
     for node in ast.walk(tree):
         # assignments into protected modules

@@ -144,6 +144,11 @@ class _Dummy:
         return iter(())
 
 
+for _op in ("add", "sub", "mul", "truediv", "matmul", "pow", "neg", "radd", "rsub", "rmul",
+            "rtruediv", "rmatmul", "abs"):
+    setattr(_Dummy, f"__{_op}__", lambda self, *a: self)
+
+
 class _Names(dict):
     def __missing__(self, key):
         if hasattr(builtins, key):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import json
 import re
 
@@ -100,16 +101,32 @@ def test_feedback_never_shows_hidden_tests_or_tracebacks(tamper_run, grading_cou
     ws, course, *_ = grading_course
     secrets = course.assignment(SLUG).secret_lines
     assert secrets, "the fixture has hidden tests"
-    texts = [p.read_text() for p in run.files["feedback"]] + [p.read_text() for p in run.files["gradescope"]]
-    texts.append(run.files["csv"].read_text())
-    for text in texts:
+
+    def strings(v):
+        if isinstance(v, str):
+            return [v]
+        if isinstance(v, dict):
+            return [x for val in v.values() for x in strings(val)]
+        return [x for val in v for x in strings(val)] if isinstance(v, list) else []
+
+    def readable(path):  # the text as written, unescaped (HTML) and decoded (JSON)
+        text = path.read_text()
+        try:
+            decoded = "\n".join(strings(json.loads(text)))
+        except ValueError:
+            decoded = ""
+        return text + html.unescape(text) + decoded
+
+    student_facing = [readable(p) for p in run.files["feedback"] + run.files["gradescope"]]
+    for text in student_facing + [readable(run.files["csv"]), readable(run.files["json"])]:
         for line in secrets:
             assert line not in text
+    for text in student_facing:
         assert "BEGIN HIDDEN" not in text and "Traceback" not in text and "\x1b[" not in text
-    # the exfiltration attempt really put the test source into its error message
-    exfil = rows["exfiltrate_hidden_tests"]
-    assert "[hidden test]" in exfil["results"][0]["message"] or "introspection" in exfil["results"][0]["message"].lower() \
-        or exfil["results"][0]["flags"]
+    # the exfiltration attempt really put the test cell's source into its error message
+    exfil = rows["exfiltrate_hidden_tests"]["results"][0]
+    assert "introspection" in exfil["flags"]
+    assert any("[hidden test]" in c["message"] for c in exfil["checks"]), exfil["checks"]
 
 
 def test_feedback_is_actionable(tamper_run):
