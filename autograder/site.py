@@ -99,10 +99,10 @@ def chapter_slug(entry: str) -> str | None:
 # page notebooks
 
 
-def _fence(body: str, minimum: int) -> str:
-    """A backtick fence longer than any backtick run inside ``body``."""
-    longest = max((len(m) for m in re.findall(r"`+", body)), default=0)
-    return "`" * max(minimum, longest + 1)
+def _fence(body: str, minimum: int, char: str = "`") -> str:
+    """A fence of ``char`` longer than any run of ``char`` inside ``body``."""
+    longest = max((len(m) for m in re.findall(re.escape(char) + "+", body)), default=0)
+    return char * max(minimum, longest + 1)
 
 
 def _remove_mark_scheme(text: str) -> str:
@@ -123,7 +123,7 @@ def solution_toggle(cell: NotebookNode, title: str, cell_id: str) -> NotebookNod
     if cell.cell_type == "code":
         inner = _fence(answer, 3)
         answer = f"{inner}python\n{answer}\n{inner}"
-    outer = _fence(answer, 4)
+    outer = _fence(answer, 4, "~")   # tildes: the title may hold backticks, a backtick fence's info string may not
     source = f"{outer}{{admonition}} {title}\n:class: dropdown tip\n\n{answer}\n{outer}"
     new = nbformat.v4.new_markdown_cell(source)
     new.id = cell_id

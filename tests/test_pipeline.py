@@ -234,3 +234,26 @@ def test_validate_can_fail(validations):
     assert not wrong.ok and "failed" in wrong.details
     lenient = validations[("lenient-tests", True)]
     assert not lenient.ok and "passed" in lenient.details
+
+
+# ------------------------------------------------------------------------------------------------ site pages
+
+
+@pytest.mark.parametrize("title", ["Worked solution: Exercise 1 (plain)",
+                                   "Worked solution: Exercise 3 (a `torch.autograd.Function`)"])
+@pytest.mark.parametrize("answer", ["y = x\n", "s = '''\n```\n~~~~~\n'''\n"])
+def test_solution_toggle_parses_as_one_admonition(title, answer):
+    """The toggle must reach Sphinx as a directive even when its title holds backticks (a backtick fence's
+    info string may not) and its answer holds fences of either kind."""
+    from markdown_it.renderer import RendererHTML
+    from myst_parser.config.main import MdParserConfig
+    from myst_parser.parsers.mdit import create_md_parser
+
+    from autograder.site import solution_toggle
+
+    cell = nbformat.v4.new_code_cell(f"### BEGIN SOLUTION\n{answer}### END SOLUTION\n")
+    toggle = solution_toggle(cell, title, "c1-solution")
+    tokens = create_md_parser(MdParserConfig(enable_extensions={"colon_fence"}), RendererHTML).parse(toggle.source)
+    assert [t.type for t in tokens] == ["fence"], toggle.source
+    assert tokens[0].info == "{admonition} " + title
+    assert answer.strip("\n") in tokens[0].content
