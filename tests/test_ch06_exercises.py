@@ -226,8 +226,8 @@ def celu(x, alpha=1.0):
             [C["ex2-selu"][i] for i in (0, 2, 3)], "dy/dx: expected"),
         "ignores grad_output": (selu_function(SELU_FORWARD, """
         pos, y = ctx.saved_tensors
-        return torch.where(pos, SELU_LAMBDA, y + SELU_LAMBDA * SELU_ALPHA)"""), [C["ex2-selu"][3]],
-            "multiply the derivative by grad_output"),
+        return torch.where(pos, SELU_LAMBDA, y + SELU_LAMBDA * SELU_ALPHA)"""),
+            [C["ex2-selu"][i] for i in (0, 2, 3)], "dy/dx: expected"),  # every gradient check: upstream != 1
         "exp(x) - 1 instead of expm1": (selu_function("""
         y = torch.where(x > 0, SELU_LAMBDA * x, SELU_LAMBDA * SELU_ALPHA * (torch.exp(x.clamp(max=0)) - 1))
         ctx.save_for_backward(x > 0, y)

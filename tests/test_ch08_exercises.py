@@ -215,6 +215,18 @@ class GELUFunction(torch.autograd.Function):
         (x,) = ctx.saved_tensors
         return g * (0.5 * (1 + torch.erf(x / math.sqrt(2.0))) + x * torch.exp(-x * x / 2) / math.sqrt(2 * math.pi))
 """, ["visible: worked examples", R64, R32], "GELU(x): expected"),
+        "ignores grad_output (right only for an upstream gradient of 1)": ("""
+class GELUFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return 0.5 * x * torch.special.erfc(-x / math.sqrt(2.0))
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 0.5 * torch.special.erfc(-x / math.sqrt(2.0)) + x * torch.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+""", ["visible: worked examples", R64, R32, "hidden: x = ±100, ±1000"], "GELU'(x): expected"),
         "the derivative without x phi(x)": ("""
 class GELUFunction(torch.autograd.Function):
     @staticmethod

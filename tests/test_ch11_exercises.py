@@ -150,6 +150,25 @@ class GeGLUFunction(torch.autograd.Function):
 def geglu_torch(x):
     return GeGLUFunction.apply(x)
 """, ["visible: two small inputs", "hidden: shapes, dtypes and large gates"], "dy/dx: expected"),
+        "ignores grad_output (right only for an upstream gradient of 1)": ("""
+class GeGLUFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        a, b = x.chunk(2, -1)
+        cdf = 0.5 * torch.erfc(-a / 2 ** 0.5)
+        pdf = torch.exp(-0.5 * a * a) / (2 * torch.pi) ** 0.5
+        ctx.save_for_backward(b * (cdf + a * pdf), a * cdf)
+        return a * cdf * b
+
+    @staticmethod
+    def backward(ctx, g):
+        d_a, d_b = ctx.saved_tensors
+        return torch.cat([d_a, d_b], -1)
+
+
+def geglu_torch(x):
+    return GeGLUFunction.apply(x)
+""", ["visible: two small inputs", "hidden: shapes, dtypes and large gates"], "dy/dx: expected"),
         "returns the halves of the gradient in the wrong order": ("""
 class GeGLUFunction(torch.autograd.Function):
     @staticmethod

@@ -62,6 +62,7 @@ import importlib
 import inspect
 import io
 import json
+import math
 import os
 import sys
 import traceback
@@ -682,8 +683,20 @@ def _call_torch(fn: Callable, c: Case) -> Any:
     return _to_numpy(fn(*args, **c.kwargs))
 
 
+def _upstream(shape: tuple, dtype) -> "torch.Tensor":
+    """The upstream gradient ``_call_torch_grad`` backpropagates: 2, −4, 4, −2, ... (powers of two, so scaling
+    by it and dividing it out again are exact in every dtype; not all ones, so a backward that ignores
+    ``grad_output`` gets the wrong gradient)."""
+    import torch
+    n = math.prod(shape)
+    return torch.tensor([2.0, -4.0, 4.0, -2.0] * (n // 4 + 1), dtype=dtype)[:n].reshape(shape)
+
+
 def _call_torch_grad(fn: Callable, c: Case) -> Any:
-    """``(fn(x), d sum(fn(x)) / dx)`` for a torch function of its first argument."""
+    """``(fn(x), d sum(fn(x)) / dx)`` for a torch function of its first argument.
+
+    The gradient is computed by backpropagating an upstream gradient that is not all ones (:func:`_upstream`'s
+    pattern, or −2 where the output's shape differs from x's) and dividing it out of ``x.grad`` again."""
     import torch
     x = torch.tensor(np.asarray(c.args[0]), requires_grad=True)
     rest = [torch.tensor(a) if isinstance(a, np.ndarray) else a for a in c.args[1:]]
@@ -693,10 +706,12 @@ def _call_torch_grad(fn: Callable, c: Case) -> Any:
     if not y.requires_grad:
         raise RuntimeError("the output does not depend on x through autograd (did you call .detach(), "
                            ".numpy() or build a new tensor inside forward's caller?)")
-    y.backward(torch.ones_like(y))
+    # elementwise: a pattern divided out element by element; otherwise (e.g. a gate halving the last axis) -2
+    g = _upstream(tuple(y.shape), y.dtype) if y.shape == x.shape else torch.full_like(y, -2.0)
+    y.backward(g)
     if x.grad is None:
         raise RuntimeError("no gradient reached x: make backward return one gradient per input of forward")
-    return y.detach(), x.grad
+    return y.detach(), x.grad / (g.to(x.grad.dtype) if y.shape == x.shape else -2.0)
 
 
 ADAPTERS: dict[str, Callable[[Callable, Case], Any]] = {
