@@ -161,8 +161,9 @@ def source_problems(nb: NotebookNode, name: str = "notebook") -> list[str]:
 
     Checked: the python3 kernel; nbgrader metadata (schema 3, unique grade ids, points); each code solution
     cell is followed by its test cell ``<grade_id>-tests``; each test cell has visible tests and a
-    non-empty hidden-test region; the exercise heading and its points; no ``experiment`` tag on graded
-    cells; solution and hidden-test markers only in the cells meant for them.
+    non-empty hidden-test region, and the grader can replay it from literals and imports alone; the
+    exercise heading and its points; no ``experiment`` tag on graded cells; solution and hidden-test markers
+    only in the cells meant for them.
     """
     problems: list[str] = []
     if nb.metadata.get("kernelspec", {}).get("name") != "python3":
@@ -235,7 +236,23 @@ def source_problems(nb: NotebookNode, name: str = "notebook") -> list[str]:
             if not hidden or not any(_code_lines(h) for h in hidden):
                 problems.append(f"{where}: a test cell needs hidden tests between '{BEGIN_HIDDEN}' and "
                                 f"'{END_HIDDEN}'")
+            problems += [f"{where}: {p}" for p in _replay_problems(nb, src)]
     return problems
+
+
+def _replay_problems(nb: NotebookNode, test_source: str) -> list[str]:
+    """What stops the grader from rebuilding a test cell's checks on its own (autograder.verify replays the
+    cell with the notebook's imports only, so a check that uses a notebook variable would call every
+    honest student a forger). Only cells that make their checks with ``actlab.checks`` are replayed: plain
+    ``assert`` cells (the pipeline's fixture) are nbgrader's own business."""
+    from .verify import _imports_of, trusted_specs
+    if "checks." not in test_source:
+        return []
+    try:
+        trusted_specs(test_source, _imports_of(nb))
+    except Exception as exc:  # noqa: BLE001 - reported to the author
+        return [f"the grader cannot replay this test cell: {type(exc).__name__}: {exc}"]
+    return []
 
 
 def check_source(path: Path | str) -> NotebookNode:

@@ -202,6 +202,12 @@ def trusted_specs(test_source: str, imports: str) -> list[dict]:
     seen = set()
     for spec in specs:
         key = (spec["exercise"], spec["name"])
+        placeholder = [k for k in SPEC_KEYS if _Dummy.__qualname__ in json.dumps(spec.get(k), default=str)]
+        if placeholder:
+            raise ValueError(
+                f"check {spec['name']!r} of {spec['exercise']!r}: its {', '.join(placeholder)} use a name "
+                "that only the notebook defines; a test cell may use literals, imports and the student's "
+                "functions only (write the value, or take it from an imported module such as ch06)")
         if key in seen:
             raise ValueError(f"two checks named {spec['name']!r} for {spec['exercise']!r}: names must "
                              "be unique within an exercise")

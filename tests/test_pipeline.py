@@ -257,3 +257,21 @@ def test_solution_toggle_parses_as_one_admonition(title, answer):
     assert [t.type for t in tokens] == ["fence"], toggle.source
     assert tokens[0].info == "{admonition} " + title
     assert answer.strip("\n") in tokens[0].content
+
+
+def test_rules_catch_a_test_cell_the_grader_cannot_replay():
+    """A check whose cases use a notebook variable (here SCALE) would flag every honest student as a forger."""
+    def cell(expected):
+        check = ("checks.check_function(fixture_abs, checks.cases.literal(checks.case(\n"
+                 f"    'x = -2', -2.0, expected={expected})), exercise='ex1-fixture-abs', name='{{}}')\n")
+        return ("from actlab import checks\n" + check.format("visible: -2") + BEGIN_HIDDEN + "\n"
+                + check.format("hidden: -2") + END_HIDDEN + "\n")
+
+    def edit(nb, i, sol, test):
+        test.source = cell("SCALE")
+    problems = _broken(edit)
+    assert "cannot replay this test cell" in problems and "only the notebook defines" in problems
+
+    def fine(nb, i, sol, test):   # the same checks with a literal pass the rules
+        test.source = cell("2.0")
+    assert _broken(fine) == ""
