@@ -27,8 +27,9 @@ cancellation); exact GELU from :math:`\Phi(x) = \tfrac12\operatorname{erfc}(-x/\
 :math:`x\,\sigma(2u)`. Triton has no portable ``erfc`` (libdevice's is not available to the interpreter), so
 the kernels use the Numerical Recipes Chebyshev fit (fractional error below 1.2e-7) with :math:`e^{-x^2/2}`
 taken from an exactly squared high part of :math:`x`, and their own ``exp`` (CUDA's ``tl.exp`` loses
-:math:`|x|\,2^{-24}`). The tanh and sigmoid forms form the exponent in float64 (a handful of float64
-operations per element: free on data-centre GPUs, noticeable where float64 runs at 1/64 rate). Measured
+:math:`|x|\,2^{-24}`). For float32 data the tanh and sigmoid forms form the exponent in float64 (a handful of
+float64 operations per element); for float16 and bfloat16 data in float32, since their own rounding is far
+coarser and float64 arithmetic kept those kernels below the memory bandwidth. Measured
 against float64 under the interpreter, float32: the forward within 8 ulp on [-10, 10], the gradient within
 8 ulp on [-10, -2] (the tests allow 32, for the GPU's approximate exp2 and division).
 
@@ -127,8 +128,12 @@ if triton is not None:
         return cdf, e_h * tl.exp(rest) * 0.3989422804014327  # phi(x) = exp(-x^2/2) / sqrt(2 pi)
 
     @triton.jit
-    def _gate(x, KIND: tl.constexpr):
-        """act(x) and act'(x) in float32 (the compiler drops act' where it is unused)."""
+    def _gate(x, KIND: tl.constexpr, WIDE: tl.constexpr):
+        """act(x) and act'(x) in float32 (the compiler drops act' where it is unused).
+
+        WIDE (float32 data): the tanh and sigmoid forms' exponent in float64, as below. For float16 and
+        bfloat16 data, whose rounding (2^-11, 2^-8) dwarfs the 87 * 2^-24 that float64 saves, it stays in
+        float32: float64 arithmetic is what kept those kernels from the memory bandwidth."""
         if KIND == 0:  # silu: x sigma(x);  silu' = sigma(x) (1 + x (1 - sigma(x)))
             s, sm = _sigmoid_pair(x, 0.0)
             act = x * s
@@ -141,40 +146,49 @@ if triton is not None:
             # v reaches -87 in the tail, where sigma(v) ~ exp(v) turns v's rounding error into an 87-fold
             # relative error: so v is formed in float64 and carried as v + v_lo into the float32 exp.
             xc = tl.minimum(tl.maximum(x, -20.0), 20.0)  # sigma(v) is exactly 0 or 1 beyond: no x^3 overflow
-            x64 = xc.to(tl.float64)
-            v64 = x64 * (1.5957691216057308 + 0.07135481627260025 * x64 * x64)  # 2k, 2kc
-            v = v64.to(tl.float32)
-            s, sm = _sigmoid_pair(v, (v64 - v.to(tl.float64)).to(tl.float32))
+            if WIDE:
+                x64 = xc.to(tl.float64)
+                v64 = x64 * (1.5957691216057308 + 0.07135481627260025 * x64 * x64)  # 2k, 2kc
+                v = v64.to(tl.float32)
+                s, sm = _sigmoid_pair(v, (v64 - v.to(tl.float64)).to(tl.float32))
+            else:
+                v = xc * (1.5957691216057308 + 0.07135481627260025 * xc * xc)
+                s, sm = _sigmoid_pair(v, 0.0)
             act = x * s
             dact = s + xc * (1.5957691216057308 * (1.0 + 0.134145 * xc * xc)) * s * sm  # v' = 2k (1 + 3c x^2)
         else:  # sigmoid gelu: x sigma(1.702 x);  ' = sigma(1.702 x) + 1.702 x sigma(1.702 x) sigma(-1.702 x)
             xc = tl.minimum(tl.maximum(x, -100.0), 100.0)  # sigma(1.702 x) is exactly 0 or 1 beyond
-            v64 = 1.702 * xc.to(tl.float64)  # in float64, for the same reason as v above
-            v = v64.to(tl.float32)
-            s, sm = _sigmoid_pair(v, (v64 - v.to(tl.float64)).to(tl.float32))
+            if WIDE:
+                v64 = 1.702 * xc.to(tl.float64)  # in float64, for the same reason as v above
+                v = v64.to(tl.float32)
+                s, sm = _sigmoid_pair(v, (v64 - v.to(tl.float64)).to(tl.float32))
+            else:
+                v = 1.702 * xc
+                s, sm = _sigmoid_pair(v, 0.0)
             act = x * s
             dact = s + v * s * sm
         return act, dact
 
     @triton.jit
-    def _glu_fwd_kernel(a_ptr, b_ptr, out_ptr, n, KIND: tl.constexpr, BLOCK: tl.constexpr):
+    def _glu_fwd_kernel(a_ptr, b_ptr, out_ptr, n, KIND: tl.constexpr, WIDE: tl.constexpr, BLOCK: tl.constexpr):
         """out = act(a) * b over n flat elements."""
         offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
         mask = offs < n
         a = tl.load(a_ptr + offs, mask=mask, other=0.0).to(tl.float32)
         b = tl.load(b_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        act, _ = _gate(a, KIND)
+        act, _ = _gate(a, KIND, WIDE)
         tl.store(out_ptr + offs, (act * b).to(out_ptr.dtype.element_ty), mask=mask)
 
     @triton.jit
-    def _glu_bwd_kernel(g_ptr, a_ptr, b_ptr, da_ptr, db_ptr, n, KIND: tl.constexpr, BLOCK: tl.constexpr):
+    def _glu_bwd_kernel(g_ptr, a_ptr, b_ptr, da_ptr, db_ptr, n, KIND: tl.constexpr, WIDE: tl.constexpr,
+                        BLOCK: tl.constexpr):
         """da = g * b * act'(a), db = g * act(a), recomputing act from the saved inputs."""
         offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
         mask = offs < n
         g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
         a = tl.load(a_ptr + offs, mask=mask, other=0.0).to(tl.float32)
         b = tl.load(b_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        act, dact = _gate(a, KIND)
+        act, dact = _gate(a, KIND, WIDE)
         tl.store(da_ptr + offs, (g * b * dact).to(da_ptr.dtype.element_ty), mask=mask)
         tl.store(db_ptr + offs, (g * act).to(db_ptr.dtype.element_ty), mask=mask)
 
@@ -203,7 +217,8 @@ def _launch(kernel, n, *tensors, kind):
     grid = (triton.cdiv(n, BLOCK),)
     dev = tensors[0].device
     with torch.cuda.device(dev) if dev.type == "cuda" else contextlib.nullcontext():
-        kernel[grid](*tensors, n, KIND=kind, BLOCK=BLOCK, num_warps=NUM_WARPS, enable_fp_fusion=True)  # a*b+c: fma
+        kernel[grid](*tensors, n, KIND=kind, WIDE=tensors[0].dtype == torch.float32, BLOCK=BLOCK,
+                     num_warps=NUM_WARPS, enable_fp_fusion=True)  # a*b+c: fma
 
 
 class _FusedGLU(torch.autograd.Function):
