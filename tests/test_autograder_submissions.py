@@ -143,10 +143,12 @@ def test_grade_an_lms_zip_from_the_command_line_with_the_cache(tmp_path):
             zf.writestr(f"{name.replace('_', '')}_{100 + i}_{200 + i}_{SLUG}.ipynb", nbformat.writes(students[name]))
         zf.writestr("readme.ipynb", nbformat.writes(students["s01_full_marks"]))
     out = tmp_path / "out"
+    db_url = f"sqlite:///{tmp_path / 'elsewhere' / 'class.db'}"
+    (tmp_path / "elsewhere").mkdir()
 
     def cli(*extra):
         cmd = [sys.executable, "-m", "autograder", "grade", str(z), "--source", str(FIXTURE),
-               "--workspace", str(ws), "-o", str(out), "--gradescope", "-q", *extra]
+               "--workspace", str(ws), "-o", str(out), "--gradescope", "-q", "--db-url", db_url, *extra]
         return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
 
     first = cli()
@@ -171,3 +173,7 @@ def test_grade_an_lms_zip_from_the_command_line_with_the_cache(tmp_path):
     with open(out / "grades.csv") as f:
         rows = {r["student"]: r for r in csv.DictReader(f) if r["status"] != "duplicate"}
     assert rows["s03untouched"]["total"] == "2"
+    from nbgrader.api import Gradebook
+    with Gradebook(db_url) as gb:   # nbgrader's gradebook at the --db-url given
+        assert gb.find_submission(SLUG, "s05firsthalf").score == 5
+        assert gb.find_submission(SLUG, "s03untouched").score == 2
