@@ -8,7 +8,6 @@ exercise                   cases                                       reference
 ``ex2-sigmoid-grad``       ``checks.cases.elementwise``                ``actlab.numpy_ref.sigmoid_grad``
 ``ex3-bce``                :func:`logits_and_labels`                   :func:`bce_with_logits`
 ``ex4-logreg-grad``        :func:`logreg_problems`                     :func:`logreg_grad`
-``ex5-sigmoid-function``   ``checks.cases.elementwise``                :func:`sigmoid_value_and_grad`
 =========================  ==========================================  =======================================
 """
 from __future__ import annotations
@@ -18,8 +17,7 @@ import numpy as np
 from actlab import numpy_ref
 from actlab.checks import Case, case_generator
 
-__all__ = ["HINTS", "overflow_inputs", "logits_and_labels", "bce_with_logits", "logreg_problems", "logreg_grad",
-           "sigmoid_value_and_grad"]
+__all__ = ["HINTS", "overflow_inputs", "logits_and_labels", "bce_with_logits", "logreg_problems", "logreg_grad"]
 
 #: The hint each exercise's hidden check adds to a failure message (kept here, not in the hidden-test source).
 HINTS = {
@@ -35,7 +33,6 @@ HINTS = {
                "log(0) = -inf once sigmoid(z) underflows",
     "ex4-logreg-grad": "p = sigma(X w + b) with a stable sigma; grad_w = X^T (p - y) / n and "
                        "grad_b = mean(p - y): no sigma'(z) factor (cross-entropy cancels it), and divide by n",
-    "ex5-sigmoid-function": "forward: a stable sigma, ctx.save_for_backward(y); backward: grad_output * y * (1 - y)",
 }
 
 
@@ -140,10 +137,3 @@ def logreg_problems(*, seed: int = 0) -> list:
                     hint="the gradient is tiny but not 0; p - y must be computed without cancellation "
                          "trouble, as sigma(z) - y"))
     return out
-
-
-# --------------------------------------------------------------------------- ex5: the autograd.Function
-def sigmoid_value_and_grad(x):
-    """``(sigma(x), sigma'(x))``: the forward value and the gradient of ``sum(sigma(x))``, what the
-    ``torch_grad`` adapter compares an autograd.Function with. Reference for ``ex5-sigmoid-function``."""
-    return numpy_ref.sigmoid(x), numpy_ref.sigmoid_grad(x)
