@@ -354,7 +354,11 @@ class SandboxKernelManager(AsyncKernelManager):
         if not self.as_root:
             bw += ["--unshare-user", "--disable-userns"]
         bw += ["--ro-bind", "/usr", "/usr", *_usr_links()]
-        created = {"/usr"}
+        # /proc, /dev and the small /tmp first: a bind made before the tmpfs would vanish under it (a
+        # repository or virtual environment cloned under /tmp)
+        bw += ["--proc", "/proc", "--dev", "/dev",
+               "--perms", "1777", "--size", str(self.tmp_mb * 2 ** 20), "--tmpfs", "/tmp"]
+        created = {"/usr", "/proc", "/dev", "/tmp"}
 
         protected = [os.path.realpath(p) for p in
                      set(self.protected_paths) | set(self._protected_default())]
@@ -379,9 +383,7 @@ class SandboxKernelManager(AsyncKernelManager):
         for path in _python_roots() + list(self.extra_ro_paths):
             if not path.startswith("/usr/"):
                 ro(path)
-        bw += ["--proc", "/proc", "--dev", "/dev",
-               "--perms", "1777", "--size", str(self.tmp_mb * 2 ** 20), "--tmpfs", "/tmp",
-               "--bind", self.scratch, self.scratch, "--chdir", self.scratch]
+        bw += ["--bind", self.scratch, self.scratch, "--chdir", self.scratch]
         for key, value in self._kernel_env().items():
             bw += ["--setenv", key, value]
         bw.append("--")

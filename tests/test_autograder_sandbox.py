@@ -203,3 +203,20 @@ def test_without_bubblewrap_the_limits_still_apply():
                "SandboxKernelManager.nproc": 100})
     os.environ.pop("AUTOGRADER_TEST_SECRET")
     assert out(nb.cells[0]) == {"sandbox": "none", "as": 2048 * 2**20, "nproc": 100, "secret": False}
+
+
+def test_a_folder_under_tmp_stays_visible(tmp_path):
+    """What Python needs may live under /tmp (a repository and its virtual environment cloned there): the
+    kernel's own small /tmp must not hide it. (The tmpfs is mounted before the read-only binds.)"""
+    import shutil
+    import tempfile
+    folder = Path(tempfile.mkdtemp(prefix="agk-test-ro-", dir="/tmp"))
+    try:
+        (folder / "lib.txt").write_text("visible")
+        folder.chmod(0o755)
+        (folder / "lib.txt").chmod(0o644)
+        nb = run_cells([f"import json\nprint(json.dumps({{'read': open('{folder}/lib.txt').read()}}))"],
+                       {"SandboxKernelManager.extra_ro_paths": [str(folder)]})
+        assert out(nb.cells[0]) == {"read": "visible"}
+    finally:
+        shutil.rmtree(folder)
