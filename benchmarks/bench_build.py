@@ -30,11 +30,16 @@ from autograder.site import build_site, chapter_slug, toc_entries  # noqa: E402
 BENCH = BUILD_DIR / "bench"
 
 
+PER_CHAPTER: dict[str, dict[int, float]] = {}   # slug -> {workers: execution seconds in a cold build}
+
+
 def one_build(*, clean: bool, force: bool, jobs: int) -> tuple[float, int, int]:
     result = build_site(solutions=True, force=force, clean=clean, jobs=jobs, release_first=False,
                         book_src=BENCH / "book", out_dir=BENCH / "_build", quiet=True)
-    executed = sum(1 for v in result.executed.values() if v is not None)
-    return result.seconds, executed, result.warnings
+    executed = {slug: s for slug, s in result.executed.items() if s is not None}
+    for slug, seconds in executed.items():
+        PER_CHAPTER.setdefault(slug, {})[jobs] = seconds
+    return result.seconds, len(executed), result.warnings
 
 
 def main() -> int:
@@ -62,6 +67,11 @@ def main() -> int:
     print(f"{'scenario':<48} {'runs':>4} {'median s':>9} {'executed':>9} {'warnings':>9}")
     for label, n, seconds, executed, warnings in rows:
         print(f"{label:<48} {n:>4} {seconds:>9.1f} {executed!s:>9} {warnings!s:>9}")
+    print("\nexecution of each chapter in the cold build(s), seconds (with w workers, w chapters run at once and "
+          "each has cores/w threads; target <= 60 s on 2 cores)")
+    print(f"{'chapter':<28}" + "".join(f"{f'{j} worker(s)':>14}" for j in args.jobs))
+    for slug in sorted(PER_CHAPTER):
+        print(f"{slug:<28}" + "".join(f"{PER_CHAPTER[slug].get(j, float('nan')):>14.1f}" for j in args.jobs))
     return 0
 
 
