@@ -5,11 +5,61 @@ from exercise_harness import Chapter
 
 CH = Chapter("13_capstone")
 VISIBLE = {"ex1-derivatives": "visible: two values at 0", "ex2-saturation": "visible: worked example",
-           "ex3-paired": "visible: worked example"}
+           "ex3-paired": "visible: worked example", "ex4-gradient-flow": "visible: worked example"}
 HIDDEN = {"ex1-derivatives": "hidden: eight activations, dtypes and extremes",
           "ex2-saturation": "hidden: random tables and edge cases",
-          "ex3-paired": "hidden: 2 to 10 seeds, ties and gaps"}
-POINTS = {"ex1-derivatives": 3, "ex2-saturation": 2, "ex3-paired": 3}
+          "ex3-paired": "hidden: 2 to 10 seeds, ties and gaps",
+          "ex4-gradient-flow": "hidden: depths 1 to 6, three activations, saturated units"}
+POINTS = {"ex1-derivatives": 3, "ex2-saturation": 2, "ex3-paired": 3, "ex4-gradient-flow": 3}
+
+# ex4: a recursive backward through each layer, derivatives from z (not from h), sigmoid via tanh
+_FLOW_RECURSIVE = """
+def gradient_norms(weights, x, name):
+    f = {"tanh": np.tanh, "sigmoid": lambda z: 0.5 + 0.5 * np.tanh(z / 2), "relu": lambda z: np.maximum(z, 0)}[name]
+    df = {"tanh": lambda z: 1 / np.cosh(np.clip(z, -300, 300)) ** 2,
+          "sigmoid": lambda z: 0.25 / np.cosh(np.clip(z, -600, 600) / 2) ** 2,
+          "relu": lambda z: np.heaviside(z, 0.0)}[name]
+
+    def back(h, ws):              # returns (dL/dh, [dL/dW for ws])
+        z = h @ ws[0]
+        if len(ws) == 1:
+            delta = df(z)
+            return delta @ ws[0].T, [h.T @ delta]
+        g_next, grads = back(f(z), ws[1:])
+        delta = g_next * df(z)
+        return delta @ ws[0].T, [h.T @ delta] + grads
+
+    return np.array([np.sqrt((g ** 2).sum()) for g in back(np.asarray(x, float), list(weights))[1]])
+"""
+_FLOW_OK = """
+def gradient_norms(weights, x, name):
+    def f(z):
+        if name == "tanh":
+            return np.tanh(z)
+        if name == "sigmoid":
+            e = np.exp(-np.abs(z))
+            return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+        return np.maximum(z, 0.0)
+
+    def slope(z, h):
+        if name == "tanh":
+            return 1 - h * h
+        if name == "sigmoid":
+            return h * (1 - h)
+        return (z > 0).astype(np.float64)
+
+    hs, zs = [np.asarray(x, dtype=np.float64)], []
+    for w in weights:
+        zs.append(hs[-1] @ w)
+        hs.append(f(zs[-1]))
+    delta = slope(zs[-1], hs[-1])
+    norms = []
+    for i in range(len(weights) - 1, -1, -1):
+        norms.append(np.linalg.norm(hs[i].T @ delta))
+        if i:
+            delta = (delta @ weights[i].T) * slope(zs[i - 1], hs[i])
+    return np.array(norms[::-1])
+"""
 
 _DERIV = """
 def derivative(name, x):
@@ -45,6 +95,7 @@ def saturation(slopes, max_slope, eps=0.01):
     return s.sum() / (n * u), sum(bool(s[:, j].all()) for j in range(u)) / u
 """,
     },
+    "ex4-gradient-flow": {"recursive, derivatives from z, sigmoid via tanh": _FLOW_RECURSIVE},
     "ex3-paired": {
         "t quantile by its inverse CDF name, lists": """
 import math
@@ -60,6 +111,22 @@ def paired_difference(a, b):
 }
 
 WRONG = {
+    "ex4-gradient-flow": {
+        "forgets the activation's slope on the way down": (_FLOW_OK.replace(
+            "delta = (delta @ weights[i].T) * slope(zs[i - 1], hs[i])", "delta = delta @ weights[i].T"),
+            ["hidden: depths 1 to 6, three activations, saturated units"], "expected"),
+        "naive sigmoid overflows": (_FLOW_OK.replace(
+            "e = np.exp(-np.abs(z))\n            return np.where(z >= 0, 1 / (1 + e), e / (1 + e))",
+            "return 1 / (1 + np.exp(-z))"),
+            ["hidden: depths 1 to 6, three activations, saturated units"], "warning"),
+        "W instead of its transpose on the way down": (_FLOW_OK.replace(
+            "delta @ weights[i].T", "delta @ weights[i]"),
+            ["hidden: depths 1 to 6, three activations, saturated units"], ""),
+        "gradient with respect to h instead of W": (_FLOW_OK.replace(
+            "np.linalg.norm(hs[i].T @ delta)", "np.linalg.norm(delta @ weights[i].T)"),
+            ["visible: worked example", "hidden: depths 1 to 6, three activations, saturated units"],
+            "expected"),
+    },
     "ex1-derivatives": {
         "naive sigmoid overflows to nan at -1000": ("""
 def derivative(name, x):

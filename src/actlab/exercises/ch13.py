@@ -6,6 +6,7 @@ exercise                  cases                                       reference
 ``ex1-derivatives``       :func:`derivative_cases`                    :func:`derivative_ref`
 ``ex2-saturation``        :func:`slope_tables`                        :func:`saturation_ref`
 ``ex3-paired``            :func:`paired_results`                      :func:`paired_ref`
+``ex4-gradient-flow``     :func:`mlp_problems`                        :func:`gradient_norms_ref` (torch autograd)
 ========================  ==========================================  =========================================
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from actlab import numpy_ref
 from actlab.checks import Case, case_generator
 
 __all__ = ["HINTS", "NAMES", "derivative_cases", "derivative_ref", "slope_tables", "saturation_ref",
-           "paired_results", "paired_ref"]
+           "paired_results", "paired_ref", "mlp_problems", "gradient_norms_ref"]
 
 NAMES = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "silu")
 
@@ -26,6 +27,10 @@ HINTS = {
                        "gelu' = Φ(x) + x φ(x); silu' = s + x s (1 - s); never exponentiate a large positive number",
     "ex2-saturation": "saturated: |slope| < eps * max_slope, averaged over every entry; dead: a unit (column) "
                       "saturated on every input (row), averaged over the units",
+    "ex4-gradient-flow": "backward from the top: delta = f'(z_L) (the loss is the sum of the outputs), then for "
+                         "each layer grad_W = h_prev.T @ delta and delta_prev = (delta @ W.T) * f'(z_prev); keep "
+                         "the z of every layer from the forward pass; sigmoid' = s (1 - s) with a stable s; "
+                         "relu'(0) = 0",
     "ex3-paired": "work with the per-seed differences d = a - b: mean, sample std (ddof=1), and the half-width "
                   "t_{0.975, n-1} · std / √n (scipy.stats.t.ppf(0.975, n - 1)), not 1.96",
 }
@@ -99,3 +104,35 @@ def paired_ref(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     n = d.size
     return float(d.mean()), float(t.ppf(0.975, n - 1) * d.std(ddof=1) / np.sqrt(n))
+
+
+@case_generator
+def mlp_problems(*, seed: int = 0) -> list:
+    """``(weights, x, name)``: bias-free MLPs of depth 1 to 6 for tanh, sigmoid and ReLU, in float64, with
+    PyTorch-like and with large weights (saturated units, pre-activations in the thousands)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for name in ("tanh", "sigmoid", "relu"):
+        for depth, n, scale in ((1, 5, 1.0), (3, 8, 1.0), (6, 16, 1.0), (4, 1, 1.0), (3, 10, 300.0)):
+            widths = [int(w) for w in rng.integers(1, 12, depth + 1)]
+            weights = tuple(scale * rng.standard_normal((a, b)) / np.sqrt(a) for a, b in zip(widths, widths[1:]))
+            x = 3 * rng.standard_normal((n, widths[0]))
+            label = f"{name}: depth {depth}, widths {widths}, {n} inputs" + (f", weights x{scale:g}" if scale != 1 else "")
+            out.append(Case(f"{label} (seed {seed})", (weights, x, name),
+                            hint="large weights saturate tanh and sigmoid: the gradients are tiny but must be "
+                                 "finite, without overflow warnings" if scale != 1 else ""))
+    return out
+
+
+def gradient_norms_ref(weights, x, name: str) -> np.ndarray:
+    """``[‖∂L/∂W_1‖, ..., ‖∂L/∂W_L‖]`` (Frobenius norms, float64) for ``h_l = f(h_{l-1} W_l)``, ``h_0 = x`` and
+    ``L = sum(h_L)``, by torch's autograd in float64 (an independent check of a hand-written backward)."""
+    import torch
+
+    act = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu}[name]
+    h = torch.as_tensor(np.asarray(x), dtype=torch.float64)
+    ws = [torch.tensor(np.asarray(w), dtype=torch.float64, requires_grad=True) for w in weights]
+    for w in ws:
+        h = act(h @ w)
+    h.sum().backward()
+    return np.array([float(torch.linalg.norm(w.grad)) for w in ws])
