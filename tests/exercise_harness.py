@@ -141,3 +141,41 @@ class Chapter:
             outcomes += [CheckOutcome(r["name"], r["passed"], r["message"]) for r in records]
         ok = not errors and outcomes and all(o.passed for o in outcomes)
         return ExerciseResult(grade_id, points if ok else 0.0, points, outcomes, errors)
+
+
+def fairness_tests(ch: Chapter, points: dict, check_names: dict, correct: dict, wrong: dict):
+    """The three grading-fairness tests every chapter runs, for its test module to bind at top level:
+
+        (test_the_instructor_solution_gets_full_marks_and_the_stub_none, test_correct_alternatives_get_full_marks,
+         test_typical_mistakes_lose_the_points_at_the_right_check) = fairness_tests(CH, POINTS, CHECKS, CORRECT, WRONG)
+
+    ``points``: {grade_id: points}; ``check_names``: {grade_id: the names of its checks, in order};
+    ``correct``: {grade_id: {label: source}} (full marks); ``wrong``: {grade_id: {label: (source, the checks that
+    must fail, a phrase of the first failure's message)}} (zero points, failing exactly those checks)."""
+    import pytest
+
+    @pytest.mark.parametrize("grade_id", list(points))
+    def test_the_instructor_solution_gets_full_marks_and_the_stub_none(grade_id):
+        assert ch.tests[grade_id][1] == points[grade_id]
+        result = ch.run(grade_id, ch.solution(grade_id))
+        assert result.full_marks, result.report()
+        assert [c.name for c in result.checks] == check_names[grade_id]
+        stub = ch.run(grade_id, ch.stub(grade_id))
+        assert stub.points == 0 and stub.failed_checks == check_names[grade_id], stub.report()
+        assert "replace `raise NotImplementedError()`" in stub.checks[0].message
+
+    @pytest.mark.parametrize("grade_id, label", [(g, k) for g, alts in correct.items() for k in alts])
+    def test_correct_alternatives_get_full_marks(grade_id, label):
+        result = ch.run(grade_id, correct[grade_id][label])
+        assert result.full_marks, result.report()
+
+    @pytest.mark.parametrize("grade_id, label", [(g, k) for g, alts in wrong.items() for k in alts])
+    def test_typical_mistakes_lose_the_points_at_the_right_check(grade_id, label):
+        source, must_fail, phrase = wrong[grade_id][label]
+        result = ch.run(grade_id, source)
+        assert result.points == 0 and not result.errors, result.report()
+        assert result.failed_checks == must_fail, result.report()
+        assert phrase in result.message(must_fail[0]), result.report()
+
+    return (test_the_instructor_solution_gets_full_marks_and_the_stub_none, test_correct_alternatives_get_full_marks,
+            test_typical_mistakes_lose_the_points_at_the_right_check)

@@ -1,9 +1,8 @@
 """Grading fairness for chapter 01 (vanishing gradients): other correct solutions get full marks, typical
 mistakes lose the exercise's points at the check that should catch them, with a message that says why.
 The pattern of tests/test_ch00_exercises.py."""
-import pytest
 
-from exercise_harness import Chapter
+from exercise_harness import Chapter, fairness_tests
 
 CH = Chapter("01_vanishing_gradients")
 VISIBLE = {g: "visible: worked example" for g in ("ex1-dense-backward", "ex2-grad-norms", "ex3-saturation",
@@ -431,27 +430,6 @@ def jacobian_and_bound(layers, x):
 }
 
 
-@pytest.mark.parametrize("grade_id", list(POINTS))
-def test_the_instructor_solution_gets_full_marks_and_the_stub_none(grade_id):
-    assert CH.tests[grade_id][1] == POINTS[grade_id]
-    result = CH.run(grade_id, CH.solution(grade_id))
-    assert result.full_marks, result.report()
-    assert [c.name for c in result.checks] == BOTH(grade_id)
-    stub = CH.run(grade_id, CH.stub(grade_id))
-    assert stub.points == 0 and stub.failed_checks == BOTH(grade_id), stub.report()
-    assert "replace `raise NotImplementedError()`" in stub.checks[0].message
-
-
-@pytest.mark.parametrize("grade_id, label", [(g, k) for g, alts in CORRECT.items() for k in alts])
-def test_correct_alternatives_get_full_marks(grade_id, label):
-    result = CH.run(grade_id, CORRECT[grade_id][label])
-    assert result.full_marks, result.report()
-
-
-@pytest.mark.parametrize("grade_id, label", [(g, k) for g, alts in WRONG.items() for k in alts])
-def test_typical_mistakes_lose_the_points_at_the_right_check(grade_id, label):
-    source, must_fail, phrase = WRONG[grade_id][label]
-    result = CH.run(grade_id, source)
-    assert result.points == 0 and not result.errors, result.report()
-    assert result.failed_checks == must_fail, result.report()
-    assert phrase in result.message(must_fail[0]), result.report()
+(test_the_instructor_solution_gets_full_marks_and_the_stub_none, test_correct_alternatives_get_full_marks,
+ test_typical_mistakes_lose_the_points_at_the_right_check) = fairness_tests(
+    CH, POINTS, {g: BOTH(g) for g in POINTS}, CORRECT, WRONG)
