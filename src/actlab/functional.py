@@ -5,7 +5,7 @@ Every activation comes in three layers:
 * a **formula** ``_name(x, ...) -> (value, local derivative)`` written with elementary torch ops.  It is the
   whole lesson: the numerically stable formula *is* the code, with one comment saying why;
 * an **autograd Function** ``Name`` whose forward evaluates the formula and saves the local derivative, and
-  whose backward multiplies it by the incoming gradient (no autograd through the formula);
+  whose backward multiplies it by the incoming gradient (no autograd through the formula; see :func:`_forward`);
 * the **public function** with torch's name and signature (``actlab.gelu(x, approximate="tanh")``), which
   checks its input and calls ``Name.apply``.
 
@@ -21,15 +21,17 @@ Conventions shared by all functions (implemented once, in :func:`_chunked`):
 * large contiguous CPU tensors are processed in cache-sized chunks, so the temporaries of a formula are
   reused from the cache instead of being fresh 64 MB allocations (that alone makes naive composition ~10x
   slower than torch at 16M elements);
-* :func:`compiled` gives the same formulas through ``torch.compile`` (one fused kernel per pass).
+* :func:`compiled` gives the same formulas through ``torch.compile``: one fused kernel per pass, the forward
+  writing y alone and the backward recomputing the local derivatives from the inputs, as torch's own kernels do.
 """
 from __future__ import annotations
 
 import contextvars
 import math
 import os
+import types
 from decimal import Context, Decimal
-from functools import partial, reduce
+from functools import cache, partial, reduce
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -61,9 +63,10 @@ class _Exact:
         for dt in (torch.float32, torch.float64):
             hi = float(torch.tensor(float(value), dtype=torch.float64).to(dt))
             self.split[dt] = (hi, float(_DECIMAL.subtract(value, Decimal(hi))))
+        self.float = self.split[torch.float64][0]    # float(self), as an attribute that torch.compile can read
 
     def __float__(self):
-        return float(self.value)
+        return self.float
 
 
 _MINUS_SQRT1_2 = _Exact(_DECIMAL.minus(_DECIMAL.divide(_DECIMAL.sqrt(Decimal(2)), 2)))   # see _times_exactly
@@ -92,12 +95,10 @@ def _chunked(fn, *tensors, dim=None, wide=False, saved=True):
     in half precision ``out`` holds rounded values.
     """
     x = tensors[0]
-    compute = reduce(torch.promote_types, (t.dtype for t in tensors), torch.float32)
-    if wide and x.dtype == torch.float32:
-        compute = torch.float64
+    compute = _compute_dtype(tensors, wide)
     keep = torch.promote_types(x.dtype, torch.float32)
     if (options := _COMPILE.get()) is not None:      # the compiled path: the formula is one fused kernel
-        fn = _compiled_formula(fn, options)
+        fn = _compile(fn, options)
     big = x.device.type == "cpu" and x.numel() > CHUNK and options is None and not torch.compiler.is_compiling()
     if big and dim is None:        # elementwise: any view of the data will do
         views, rows, kw = [t.reshape(-1) for t in tensors], CHUNK, {}
@@ -139,10 +140,40 @@ def _chunked(fn, *tensors, dim=None, wide=False, saved=True):
     return outs[0] if single else tuple(outs)
 
 
+def _compute_dtype(tensors, wide=False):
+    """At least float32, the promoted dtype of the inputs; float64 for float32 inputs when ``wide``."""
+    compute = reduce(torch.promote_types, (t.dtype for t in tensors), torch.float32)
+    return torch.float64 if wide and tensors[0].dtype == torch.float32 else compute
+
+
 def _chain(grad, slope):
     """Backward of y = f(x) when the forward saved f'(x): the chain rule, grad * f'(x). One multiplication, so
     no chunks are needed unless a half-precision grad meets a float32 slope (computed in float32, rounded once)."""
     return grad * slope if grad.dtype == slope.dtype else _chunked(_mul, grad, slope)
+
+
+def _forward(ctx, formula, *tensors, wide=False):
+    """Forward of an elementwise Function ``y = formula(*tensors)[0]``; saves in ``ctx`` what its backward needs.
+
+    Eager: the formula's local derivatives, so that the backward is one multiplication each. Compiled: the
+    inputs; the backward recomputes the derivatives inside its own fused kernel, so that the forward kernel writes
+    y alone (as torch's does) and no derivative makes a round trip through memory."""
+    ctx.formula, ctx.wide, ctx.compile = formula, wide, _COMPILE.get()
+    if ctx.compile is None:
+        y, *slopes = _chunked(formula, *tensors, wide=wide, saved=any(ctx.needs_input_grad))
+        ctx.save_for_backward(*slopes)
+        return y
+    ctx.save_for_backward(*tensors)
+    value, _ = _compiled_parts(formula, ctx.compile)
+    return value(*tensors, compute=_compute_dtype(tensors, wide))
+
+
+def _backward(ctx, grad):
+    """Backward of :func:`_forward`: the incoming gradient times each local derivative (a tuple, one per input)."""
+    if ctx.compile is None:
+        return tuple(_chain(grad, slope) for slope in ctx.saved_tensors)
+    _, grads = _compiled_parts(ctx.formula, ctx.compile)
+    return grads(grad, *ctx.saved_tensors, compute=_compute_dtype((grad, *ctx.saved_tensors), ctx.wide))
 
 
 def _in_mode(ctx, fn, *tensors, **kwargs):
@@ -273,7 +304,7 @@ def _elu(x, alpha, scale=1.0, out=_NO_OUT):
     neg = x.clamp(max=0)
     pos = x.clamp(min=0)
     y = torch.add(pos if scale == 1.0 else pos.mul_(scale), torch.expm1(neg), alpha=scale * alpha, out=out[0])
-    slope = torch.add(torch.exp(neg).mul_(scale * alpha), _step(x), alpha=scale - scale * alpha, out=out[1])
+    slope = torch.add(torch.exp(neg).mul_(scale * alpha), _step(x), alpha=scale * (1.0 - alpha), out=out[1])
     return y, slope                                 # scale*alpha*e^x for x <= 0, scale for x > 0
 
 
@@ -359,7 +390,7 @@ def _gelu_sigmoid(x, out=_NO_OUT):
     y, s, ds = _times_sigmoid(x, v)
     xds = ds.mul_(x)
     # sigma(v + r) = sigma(v) + r sigma'(v): the rounding of v, amplified up to |v|-fold, corrected
-    return torch.addcmul(y, xds, r, out=out[0]), torch.add(s, xds, alpha=float(_GELU_SIGMOID), out=out[1])
+    return torch.addcmul(y, xds, r, out=out[0]), torch.add(s, xds, alpha=_GELU_SIGMOID.float, out=out[1])
 
 
 _GELU_FORMULAS = {"none": _gelu_erf, "tanh": _gelu_tanh, "sigmoid": _gelu_sigmoid}
@@ -392,19 +423,17 @@ def _glu_backward(grad, da, db, dim, out=_NO_OUT):
     return torch.cat([grad * da, grad * db], dim, out=out[0])
 
 
+@cache
 def _gated(formula):
     def gate(a, b, out=_NO_OUT):
         f, df = formula(a)                          # act(a) (at full precision), kept: it is d/db
         return torch.mul(f, b, out=out[0]), torch.mul(df, b, out=out[1]), f    # act(a) b; d/da = act'(a) b
+    gate.__name__ = gate.__qualname__ = f"gated{formula.__name__}"
     return gate
 
 
 def _mul(a, b, out=_NO_OUT):
     return torch.mul(a, b, out=out[0])
-
-
-def _gate_backward(grad, da, db, out=_NO_OUT):
-    return torch.mul(grad, da, out=out[0]), torch.mul(grad, db, out=out[1])
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -413,108 +442,82 @@ def _gate_backward(grad, da, db, out=_NO_OUT):
 class Sigmoid(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
-        y, slope = _chunked(_sigmoid, x, saved=ctx.needs_input_grad[0])
-        ctx.save_for_backward(slope)
-        return y
+        return _forward(ctx, _sigmoid, x)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        return _chain(grad, *ctx.saved_tensors)
-
+        return _backward(ctx, grad)
 
 class Tanh(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
-        y, slope = _chunked(_tanh, x, saved=ctx.needs_input_grad[0])
-        ctx.save_for_backward(slope)
-        return y
+        return _forward(ctx, _tanh, x)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        return _chain(grad, *ctx.saved_tensors)
-
+        return _backward(ctx, grad)
 
 class ReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
-        y, slope = _chunked(_relu, x, saved=ctx.needs_input_grad[0])
-        ctx.save_for_backward(slope)
-        return y
+        return _forward(ctx, _relu, x)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        return _chain(grad, *ctx.saved_tensors)
-
+        return _backward(ctx, grad)
 
 class LeakyReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, negative_slope):
-        y, slope = _chunked(partial(_leaky_relu, slope=negative_slope), x, saved=ctx.needs_input_grad[0])
-        ctx.save_for_backward(slope)
-        return y
+        return _forward(ctx, partial(_leaky_relu, slope=negative_slope), x)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        return _chain(grad, *ctx.saved_tensors), None
-
+        return *_backward(ctx, grad), None
 
 class ELU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, alpha, scale):
-        y, slope = _chunked(partial(_elu, alpha=alpha, scale=scale), x, saved=ctx.needs_input_grad[0])
-        ctx.save_for_backward(slope)
-        return y
+        return _forward(ctx, partial(_elu, alpha=alpha, scale=scale), x)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        return _chain(grad, *ctx.saved_tensors), None, None
-
+        return *_backward(ctx, grad), None, None
 
 class Softplus(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, beta, threshold):
-        y, slope = _chunked(partial(_softplus, beta=beta, threshold=threshold), x,
-                             saved=ctx.needs_input_grad[0])
-        ctx.save_for_backward(slope)
-        return y
+        return _forward(ctx, partial(_softplus, beta=beta, threshold=threshold), x)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        return _chain(grad, *ctx.saved_tensors), None, None
-
+        return *_backward(ctx, grad), None, None
 
 class GELU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, approximate):
-        y, slope = _chunked(_GELU_FORMULAS[approximate], x, wide=approximate == "tanh",
-                             saved=ctx.needs_input_grad[0])
-        ctx.save_for_backward(slope)
-        return y
+        return _forward(ctx, _GELU_FORMULAS[approximate], x, wide=approximate == "tanh")
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        return _chain(grad, *ctx.saved_tensors), None
-
+        return *_backward(ctx, grad), None
 
 class SiLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
-        y, slope = _chunked(_silu, x, saved=ctx.needs_input_grad[0])
-        ctx.save_for_backward(slope)
-        return y
+        return _forward(ctx, _silu, x)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        return _chain(grad, *ctx.saved_tensors)
-
+        return _backward(ctx, grad)
 
 class Swish(torch.autograd.Function):
     @staticmethod
@@ -589,17 +592,12 @@ class GatedActivation(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a, b, formula, wide):
-        y, da, db = _chunked(_gated(formula), a, b, wide=wide, saved=any(ctx.needs_input_grad))
-        ctx.save_for_backward(da, db)
-        return y
+        return _forward(ctx, _gated(formula), a, b, wide=wide)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        da, db = ctx.saved_tensors
-        grad_a, grad_b = _chunked(_gate_backward, grad, da, db)
-        return grad_a, grad_b.to(grad.dtype), None, None
-
+        return *_backward(ctx, grad), None, None
 
 # --------------------------------------------------------------------------------------------------------
 # the public API, with torch's names and signatures
@@ -962,15 +960,42 @@ def _fix_inductor_expm1():
     return True
 
 
-def _compiled_formula(fn, options):
-    """torch.compile of a formula (cached), its keyword parameters (partial) passed through."""
+def _compile(fn, options, part=None):
+    """torch.compile of a formula (cached), its keyword parameters (partial) passed through. ``part``, "value" or
+    "grads": the kernels of a compiled elementwise Function (see _part), its parameters bound as constants (one
+    compilation per parameter value)."""
     base, bound = (fn.func, fn.keywords) if isinstance(fn, partial) else (fn, {})
-    key = (base, tuple(sorted(options.items(), key=str)))
+    key = (base, part, tuple(sorted(bound.items())) if part else (), tuple(sorted(options.items(), key=str)))
     if key not in _COMPILED_FORMULAS:
         if _fix_inductor_expm1() and "mode" not in options:       # torch.compile takes a mode or options
             options = {**options, "options": {"fx_graph_cache": False, **options.get("options", {})}}
-        _COMPILED_FORMULAS[key] = torch.compile(base, **options)
-    return partial(_COMPILED_FORMULAS[key], **bound) if bound else _COMPILED_FORMULAS[key]
+        _COMPILED_FORMULAS[key] = torch.compile(base if part is None else _part(fn, part), **options)
+    return partial(_COMPILED_FORMULAS[key], **bound) if bound and not part else _COMPILED_FORMULAS[key]
+
+
+
+def _part(formula, part):
+    """What a compiled elementwise Function runs, as a function of its own (a fresh code object: dynamo keeps
+    its compiled graphs, and counts recompilations, per code object). "value": the formula's value alone;
+    "grads": the incoming gradient times each local derivative, recomputed from the inputs. Both take the
+    compute dtype, convert inside the kernel and round the results once to the dtype of their first input; the
+    compiler drops the part of the formula that is not used."""
+    def value(x, *tensors, compute):
+        return formula(x.to(compute), *(t.to(compute) for t in tensors))[0].to(x.dtype)
+
+    def grads(grad, *tensors, compute):
+        g = grad.to(compute)
+        return tuple((g * d).to(grad.dtype) for d in formula(*(t.to(compute) for t in tensors))[1:])
+
+    fn = {"value": value, "grads": grads}[part]
+    name = f"{getattr(formula, 'func', formula).__name__}_{part}"
+    return types.FunctionType(fn.__code__.replace(co_name=name, co_qualname=name), fn.__globals__, name,
+                              None, fn.__closure__)
+
+
+def _compiled_parts(formula, options):
+    """The compiled "value" and "grads" kernels of a formula (see _part)."""
+    return _compile(formula, options, "value"), _compile(formula, options, "grads")
 
 
 class _Compiled:
@@ -988,10 +1013,15 @@ class _Compiled:
 
 
 def compiled(name: str, **compile_kwargs):
-    """The activation ``name`` (e.g. ``"gelu"``) with its formulas compiled by ``torch.compile``: each formula
-    (the value and the local derivative, or a softmax backward) becomes one fused kernel instead of a chain of
-    eager operations; the autograd Function and its one-multiplication backward are unchanged. Opt-in; the first
-    call of each formula, shape and parameter compiles (seconds). ``compile_kwargs`` go to ``torch.compile``.
+    """The activation ``name`` (e.g. ``"gelu"``) with its formulas compiled by ``torch.compile``. Opt-in; the
+    first call of each formula, shape and parameter value compiles (seconds). ``compile_kwargs`` go to
+    ``torch.compile``.
+
+    The same formulas, traced into fused kernels instead of chains of eager operations. The elementwise
+    functions (and SwiGLU/GeGLU) also save differently: the forward kernel writes y alone and the backward kernel
+    recomputes the local derivatives from the saved inputs, multiplied by the incoming gradient, so that each
+    pass moves as many bytes as torch's own kernels. The softmax family and GLU compile their forward and
+    backward formulas as they are.
 
     Numerics: inductor's CPU expm1 bug is fixed on first use (see ``_fix_inductor_expm1``); inductor's C++ does
     not keep the fused multiply-add that exact GELU uses to correct the rounding of -x/sqrt2, so compiled
