@@ -80,6 +80,24 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
+def _warm_up_vml():
+    """Call each MKL VML function the formulas use once, on one element, at import.
+
+    ATen computes contiguous float ``exp`` (and ``expm1``, ``log1p``, ``erfc``, ...) on the CPU with Intel MKL's
+    VML, which picks its kernel on the first call of each function. With the oneMKL 2024.2 bundled in the torch
+    wheels, that first call can run a low-accuracy kernel (pytorch/pytorch#188792; fix proposed in #188791):
+    here 5 fresh processes in 36 got ``exp`` or ``erfc`` wrong by up to 1.5e-4 relative (~1000 ULP) on their first
+    float32 call, and actlab's sigmoid with them. After one call on one element, 0 in 36
+    (``tests/test_functional.py::test_first_calls_are_accurate``)."""
+    for dtype in (torch.float32, torch.float64):
+        one = torch.ones(1, dtype=dtype)
+        for op in (torch.exp, torch.expm1, torch.log1p, torch.log, torch.special.erfc):
+            op(one)
+
+
+_warm_up_vml()
+
+
 # --------------------------------------------------------------------------------------------------------
 # the one helper: dtype policy + cache-sized chunks
 # --------------------------------------------------------------------------------------------------------
@@ -164,9 +182,10 @@ def _forward(ctx, formula, *tensors, wide=False):
         y, *slopes = _chunked(formula, *tensors, wide=wide, saved=any(ctx.needs_input_grad))
         ctx.save_for_backward(*slopes)
         return y
-    value, _ = _compiled_parts(formula, ctx.compile)
-    y = value(*tensors, compute=_compute_dtype(tensors, wide))
-    ctx.save_for_backward(*((y,) if formula in _SLOPE_FROM_VALUE else tensors))
+    compute = _compute_dtype(tensors, wide)
+    y = _compile(formula, ctx.compile, "value")(*tensors, compute=compute)
+    ctx.from_value = formula in _SLOPE_FROM_VALUE and y.dtype == compute     # not from a rounded y
+    ctx.save_for_backward(*((y,) if ctx.from_value else tensors))
     return y
 
 
@@ -174,7 +193,7 @@ def _backward(ctx, grad):
     """Backward of :func:`_forward`: the incoming gradient times each local derivative (a tuple, one per input)."""
     if ctx.compile is None:
         return tuple(_chain(grad, slope) for slope in ctx.saved_tensors)
-    _, grads = _compiled_parts(ctx.formula, ctx.compile)
+    grads = _compile(ctx.formula, ctx.compile, "slope" if ctx.from_value else "grads")
     return grads(grad, *ctx.saved_tensors, compute=_compute_dtype((grad, *ctx.saved_tensors), ctx.wide))
 
 
@@ -972,8 +991,8 @@ def _fix_inductor_expm1():
 
 
 def _compile(fn, options, part=None):
-    """torch.compile of a formula (cached), its keyword parameters (partial) passed through. ``part``, "value" or
-    "grads": the kernels of a compiled elementwise Function (see _part), its parameters bound as constants (one
+    """torch.compile of a formula (cached), its keyword parameters (partial) passed through. ``part``, "value", "grads"
+    or "slope": the kernels of a compiled elementwise Function (see _part), its parameters bound as constants (one
     compilation per parameter value)."""
     base, bound = (fn.func, fn.keywords) if isinstance(fn, partial) else (fn, {})
     key = (base, part, tuple(sorted(bound.items())) if part else (), tuple(sorted(options.items(), key=str)))
@@ -988,29 +1007,21 @@ def _compile(fn, options, part=None):
 def _part(formula, part):
     """What a compiled elementwise Function runs, as a function of its own (a fresh code object: dynamo keeps
     its compiled graphs, and counts recompilations, per code object). "value": the formula's value alone;
-    "grads": the incoming gradient times each local derivative, recomputed from the inputs (or from the value,
-    see _SLOPE_FROM_VALUE). Both take the
-    compute dtype, convert inside the kernel and round the results once to the dtype of their first input; the
-    compiler drops the part of the formula that is not used."""
+    "grads": the incoming gradient times each local derivative, recomputed from the inputs; "slope": the same
+    from the value (see _SLOPE_FROM_VALUE). Each takes the compute dtype, converts inside the kernel and rounds
+    the results once to the dtype of its first input; the compiler drops the part of the formula not used."""
     def value(x, *tensors, compute):
         return formula(x.to(compute), *(t.to(compute) for t in tensors))[0].to(x.dtype)
 
     def grads(grad, *tensors, compute):
         g, tensors = grad.to(compute), [t.to(compute) for t in tensors]
-        slopes = (slope(*tensors),) if slope else formula(*tensors)[1:]
+        slopes = (_SLOPE_FROM_VALUE[formula](*tensors),) if part == "slope" else formula(*tensors)[1:]
         return tuple((g * d).to(grad.dtype) for d in slopes)
 
-    slope = _SLOPE_FROM_VALUE.get(formula)
-
-    fn = {"value": value, "grads": grads}[part]
+    fn = value if part == "value" else grads
     name = f"{getattr(formula, 'func', formula).__name__}_{part}"
     return types.FunctionType(fn.__code__.replace(co_name=name, co_qualname=name), fn.__globals__, name,
                               None, fn.__closure__)
-
-
-def _compiled_parts(formula, options):
-    """The compiled "value" and "grads" kernels of a formula (see _part)."""
-    return _compile(formula, options, "value"), _compile(formula, options, "grads")
 
 
 class _Compiled:
