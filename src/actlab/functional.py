@@ -101,10 +101,10 @@ _warm_up_vml()
 # --------------------------------------------------------------------------------------------------------
 # the one helper: dtype policy + cache-sized chunks
 # --------------------------------------------------------------------------------------------------------
-def _chunked(fn, *tensors, dim=None, wide=False, saved=True):
+def _chunked(fn, *tensors, dim=None, saved=True):
     """Evaluate the formula ``fn(*tensors, out=...)``, which returns a tensor or ``(result, *saved)``.
 
-    Inputs are computed in at least float32 (float64 for float32 inputs when ``wide``); the result is rounded
+    Inputs are computed in at least float32; the result is rounded
     once to the first input's dtype, saved tensors are kept in at least float32 (``saved=False`` drops them:
     None). ``dim`` marks a formula that reduces along that dimension (softmax, glu): it gets ``dim=`` and is
     chunked only along the dimensions before it. Big CPU inputs are split into chunks of about :data:`CHUNK`
@@ -114,7 +114,7 @@ def _chunked(fn, *tensors, dim=None, wide=False, saved=True):
     in half precision ``out`` holds rounded values.
     """
     x = tensors[0]
-    compute = _compute_dtype(tensors, wide)
+    compute = _compute_dtype(tensors)
     keep = torch.promote_types(x.dtype, torch.float32)
     if (options := _COMPILE.get()) is not None:      # the compiled path: the formula is one fused kernel
         fn = _compile(fn, options)
@@ -159,10 +159,9 @@ def _chunked(fn, *tensors, dim=None, wide=False, saved=True):
     return outs[0] if single else tuple(outs)
 
 
-def _compute_dtype(tensors, wide=False):
-    """At least float32, the promoted dtype of the inputs; float64 for float32 inputs when ``wide``."""
-    compute = reduce(torch.promote_types, (t.dtype for t in tensors), torch.float32)
-    return torch.float64 if wide and tensors[0].dtype == torch.float32 else compute
+def _compute_dtype(tensors):
+    """The dtype a formula computes in: the promoted dtype of the inputs, at least float32."""
+    return reduce(torch.promote_types, (t.dtype for t in tensors), torch.float32)
 
 
 def _chain(grad, slope):
@@ -171,30 +170,33 @@ def _chain(grad, slope):
     return grad * slope if grad.dtype == slope.dtype else _chunked(_mul, grad, slope)
 
 
-def _forward(ctx, formula, *tensors, wide=False):
+def _forward(ctx, formula, *tensors):
     """Forward of an elementwise Function ``y = formula(*tensors)[0]``; saves in ``ctx`` what its backward needs.
 
     Eager: the formula's local derivatives, so that the backward is one multiplication each. Compiled: the
-    inputs (or y, see _SLOPE_FROM_VALUE); the backward recomputes the derivatives inside its own fused kernel, so that the forward kernel writes
-    y alone (as torch's does) and no derivative makes a round trip through memory."""
-    ctx.formula, ctx.wide, ctx.compile = formula, wide, _COMPILE.get()
-    if ctx.compile is None:
-        y, *slopes = _chunked(formula, *tensors, wide=wide, saved=any(ctx.needs_input_grad))
+    inputs (or y, see _SLOPE_FROM_VALUE); the backward recomputes the derivatives inside its own fused kernel, so
+    that the forward kernel writes y alone (as torch's does) and no derivative makes a round trip through memory.
+    Except for the formulas in _SAVE_SLOPE, too costly to evaluate twice: compiled, they save the slope as well."""
+    ctx.formula, ctx.compile = formula, _COMPILE.get()
+    ctx.saved = "slopes" if ctx.compile is None or formula in _SAVE_SLOPE else "inputs"
+    if ctx.saved == "slopes":      # (compiled: _chunked compiles the formula into one kernel)
+        y, *slopes = _chunked(formula, *tensors, saved=any(ctx.needs_input_grad))
         ctx.save_for_backward(*slopes)
         return y
-    compute = _compute_dtype(tensors, wide)
+    compute = _compute_dtype(tensors)
     y = _compile(formula, ctx.compile, "value")(*tensors, compute=compute)
-    ctx.from_value = formula in _SLOPE_FROM_VALUE and y.dtype == compute     # not from a rounded y
-    ctx.save_for_backward(*((y,) if ctx.from_value else tensors))
+    if formula in _SLOPE_FROM_VALUE and y.dtype == compute:                  # not from a rounded y
+        ctx.saved = "value"
+    ctx.save_for_backward(*((y,) if ctx.saved == "value" else tensors))
     return y
 
 
 def _backward(ctx, grad):
     """Backward of :func:`_forward`: the incoming gradient times each local derivative (a tuple, one per input)."""
-    if ctx.compile is None:
+    if ctx.saved == "slopes":
         return tuple(_chain(grad, slope) for slope in ctx.saved_tensors)
-    grads = _compile(ctx.formula, ctx.compile, "slope" if ctx.from_value else "grads")
-    return grads(grad, *ctx.saved_tensors, compute=_compute_dtype((grad, *ctx.saved_tensors), ctx.wide))
+    grads = _compile(ctx.formula, ctx.compile, "slope" if ctx.saved == "value" else "grads")
+    return grads(grad, *ctx.saved_tensors, compute=_compute_dtype((grad, *ctx.saved_tensors)))
 
 
 def _in_mode(ctx, fn, *tensors, **kwargs):
@@ -256,8 +258,8 @@ _NO_OUT = (None, None, None)
 
 
 def _sigmoid(x, out=_NO_OUT):
-    e = torch.exp(-x.abs())                         # e^{-|x|} <= 1 never overflows
-    r = torch.reciprocal(e + 1)
+    e = x.abs().neg_().exp_()                       # e^{-|x|} <= 1 never overflows
+    r = (e + 1).reciprocal_()
     # the two branches, 1/(1+e) for x >= 0 and e/(1+e) for x < 0, as one: the numerator is max(e, [x > 0])
     y = torch.mul(torch.maximum(e, _step(x)), r, out=out[0])
     return y, torch.mul(e.mul_(r), r, out=out[1])   # sigma'(x) = sigma(x) sigma(-x) = e / (1+e)^2, no 1 - y
@@ -267,10 +269,10 @@ def _times_sigmoid(x, v, out=_NO_OUT):
     """x sigma(v), sigma(v) and sigma'(v), for the activations that multiply by a sigmoid (SiLU, Swish, GELU's
     approximations, GLU). The product is formed as (x h)(h r), h = e^{min(v,0)/2}: where sigma(v) alone is
     subnormal (v < -87 in float32), x sigma(v) need not be, and it keeps its digits."""
-    g = torch.exp(v.abs().mul_(-0.5))               # e^{-|v|/2}: one exponential for everything
+    g = v.abs().mul_(-0.5).exp_()                   # e^{-|v|/2}: one exponential for everything
     e = g * g                                       # e^{-|v|}
     h = torch.maximum(g, _step(v))                  # e^{min(v,0)/2}: g for v < 0, 1 for v > 0
-    r = torch.reciprocal(e + 1)
+    r = (e + 1).reciprocal_()
     hr = h * r
     y = torch.mul(x * h, hr, out=out[0])
     return y, torch.mul(hr, h, out=out[1]), torch.mul(e.mul_(r), r, out=out[2])
@@ -408,10 +410,18 @@ def _gelu_erf(x, out=_NO_OUT):
 
 def _gelu_tanh(x, out=_NO_OUT):
     # 0.5 x (1 + tanh u) = x sigma(2u), 2u = x (A + B x^2); x is clamped to +-100 where sigma(2u) is exactly
-    # 0 or 1, so x^3 cannot overflow. Computed in float64 for float32 inputs (see gelu).
+    # 0 or 1, so x^3 cannot overflow. sigma amplifies the relative error of its argument |2u|-fold (~90 at
+    # x = -10): 2u is formed in float64, split into its rounding v and the rest r, and sigma(v + r) is taken as
+    # sigma(v) + r sigma'(v) (see gelu).
     xc = x.clamp(-100.0, 100.0)
     x2 = xc * xc
-    y, s, ds = _times_sigmoid(x, x2.mul(_GELU_TANH_B).add_(_GELU_TANH_A).mul_(xc), out=(out[0], None, None))
+    xd = xc.to(torch.float64)
+    exact = (xd * xd).mul_(_GELU_TANH_B).add_(_GELU_TANH_A).mul_(xd)
+    v = exact.to(x.dtype)
+    r = (exact - v).to(x.dtype)                     # (0 in float64, where v is exact itself)
+    y, s, ds = _times_sigmoid(x, v)
+    xds = x * ds
+    y = torch.addcmul(y, xds, r, out=out[0])
     return y, torch.addcmul(s, ds, x2.mul_(3.0 * _GELU_TANH_B).add_(_GELU_TANH_A).mul_(xc), out=out[1])
 
 
@@ -424,6 +434,9 @@ def _gelu_sigmoid(x, out=_NO_OUT):
 
 
 _GELU_FORMULAS = {"none": _gelu_erf, "tanh": _gelu_tanh, "sigmoid": _gelu_sigmoid}
+_SAVE_SLOPE = {_gelu_erf}
+"""Formulas that the compiled path evaluates once and saves the slope of (see _forward): erfc and exp twice cost
+more than the slope's round trip through memory (compiled gelu at 16M: 1.89x torch saving it, 2.34x recomputing)."""
 
 
 def _swish(x, beta, want_beta=False, out=_NO_OUT):
@@ -532,7 +545,7 @@ class Softplus(torch.autograd.Function):
 class GELU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, approximate):
-        return _forward(ctx, _GELU_FORMULAS[approximate], x, wide=approximate == "tanh")
+        return _forward(ctx, _GELU_FORMULAS[approximate], x)
 
     @staticmethod
     @once_differentiable
@@ -621,13 +634,14 @@ class GatedActivation(torch.autograd.Function):
     """act(a) * b for act = silu (SwiGLU) or gelu (GeGLU): two inputs, two gradients."""
 
     @staticmethod
-    def forward(ctx, a, b, formula, wide):
-        return _forward(ctx, _gated(formula), a, b, wide=wide)
+    def forward(ctx, a, b, formula):
+        return _forward(ctx, _gated(formula), a, b)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        return *_backward(ctx, grad), None, None
+        return *_backward(ctx, grad), None
+
 
 # --------------------------------------------------------------------------------------------------------
 # the public API, with torch's names and signatures
@@ -816,8 +830,9 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
 
     Numerics: in the left tail all three are a tiny number times an exponential of a rounded argument, whose
     relative error the exponential multiplies by :math:`x^2` (about 100 at :math:`x=-10`). The exact form
-    corrects the erfc argument's rounding error to first order; the tanh form is computed in float64 for
-    float32 inputs. Both stay within 2 ULP in float32 on [-10, 10] (``benchmarks/bench_accuracy.py``).
+    corrects the erfc argument's rounding error to first order; the tanh form forms its argument in float64 and
+    corrects the sigmoid to first order for the rest. In float32 on [-10, 10] the exact form stays within 2.2 ULP
+    and the tanh form within 3.9 (``benchmarks/bench_accuracy.py``).
 
     Args:
         x: input tensor of any shape.
@@ -931,7 +946,7 @@ def swiglu(a: Tensor, b: Tensor) -> Tensor:
     _check_pair(a, b, "swiglu")
     if a.is_cuda and (kernels := _triton()) is not None:
         return kernels.swiglu(a, b)
-    return GatedActivation.apply(a, b, _silu, False)
+    return GatedActivation.apply(a, b, _silu)
 
 
 def geglu(a: Tensor, b: Tensor, approximate: str = "none") -> Tensor:
@@ -955,7 +970,7 @@ def geglu(a: Tensor, b: Tensor, approximate: str = "none") -> Tensor:
     _check_gelu_form(approximate, "geglu")
     if a.is_cuda and (kernels := _triton()) is not None:
         return kernels.geglu(a, b, approximate)
-    return GatedActivation.apply(a, b, _GELU_FORMULAS[approximate], approximate == "tanh")
+    return GatedActivation.apply(a, b, _GELU_FORMULAS[approximate])
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -1046,8 +1061,9 @@ def compiled(name: str, **compile_kwargs):
     The same formulas, traced into fused kernels instead of chains of eager operations. The elementwise
     functions (and SwiGLU/GeGLU) also save differently: the forward kernel writes y alone and the backward kernel
     recomputes the local derivatives from the saved inputs, multiplied by the incoming gradient, so that each
-    pass moves as many bytes as torch's own kernels. The softmax family and GLU compile their forward and
-    backward formulas as they are.
+    pass moves as many bytes as torch's own kernels (exact GELU excepted: evaluating its erfc twice costs more
+    than saving the slope). The softmax family, Swish and GLU compile their forward and backward formulas as
+    they are.
 
     Numerics: inductor's CPU expm1 bug is fixed on first use (see ``_fix_inductor_expm1``); inductor's C++ does
     not keep the fused multiply-add that exact GELU uses to correct the rounding of -x/sqrt2, so compiled
