@@ -253,14 +253,21 @@ def _execute_one(path: str, timeout: int, threads: int) -> tuple[str, str, float
     ``threads``: the kernel's share of the cores (OpenMP / MKL threads), so parallel chapters do not
     oversubscribe the machine; a value already set in the environment wins.
     """
+    import tempfile
+
     from jupyter_cache.executors.utils import single_nb_execution
+    from jupyter_client.manager import KernelManager
 
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(var, str(threads))
 
     nb = nbformat.read(path, as_version=4)
-    result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout, allow_errors=False,
-                                 meta_override=True)
+    # the kernel talks over Unix sockets in a private folder (ZeroMQ's ipc transport), not over TCP on
+    # localhost (which ipykernel warns about: "Kernel is running over TCP without encryption")
+    with tempfile.TemporaryDirectory(prefix="book-kernel-") as sockets:
+        km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets, "k"))
+        result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout, allow_errors=False,
+                                     meta_override=True, km=km)
     return path, nbformat.writes(nb), result.time, result.exc_string if result.err else None
 
 

@@ -275,3 +275,18 @@ def test_rules_catch_a_test_cell_the_grader_cannot_replay():
     def fine(nb, i, sol, test):   # the same checks with a literal pass the rules
         test.source = cell("2.0")
     assert _broken(fine) == ""
+
+
+def test_page_kernels_talk_over_unix_sockets(tmp_path, capfd):
+    """The book's page kernels use ZeroMQ's ipc transport: no "Kernel is running over TCP without encryption"
+    warning per chapter in `make book`, and the notebook still runs."""
+    from autograder.site import _execute_one
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "page.ipynb"
+    nbformat.write(nb, path)
+    _, text, seconds, error = _execute_one(str(path), timeout=60, threads=1)
+    assert error is None and seconds > 0
+    assert nbformat.reads(text, as_version=4).cells[0].outputs[0]["text"] == "42\n"
+    assert "without encryption" not in "".join(capfd.readouterr())
