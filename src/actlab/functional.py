@@ -492,6 +492,7 @@ class Sigmoid(torch.autograd.Function):
     def backward(ctx, grad):
         return _backward(ctx, grad)
 
+
 class Tanh(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
@@ -501,6 +502,7 @@ class Tanh(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad):
         return _backward(ctx, grad)
+
 
 class ReLU(torch.autograd.Function):
     @staticmethod
@@ -512,6 +514,7 @@ class ReLU(torch.autograd.Function):
     def backward(ctx, grad):
         return _backward(ctx, grad)
 
+
 class LeakyReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, negative_slope):
@@ -521,6 +524,7 @@ class LeakyReLU(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad):
         return *_backward(ctx, grad), None
+
 
 class ELU(torch.autograd.Function):
     @staticmethod
@@ -532,6 +536,7 @@ class ELU(torch.autograd.Function):
     def backward(ctx, grad):
         return *_backward(ctx, grad), None, None
 
+
 class Softplus(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, beta, threshold):
@@ -541,6 +546,7 @@ class Softplus(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad):
         return *_backward(ctx, grad), None, None
+
 
 class GELU(torch.autograd.Function):
     @staticmethod
@@ -552,6 +558,7 @@ class GELU(torch.autograd.Function):
     def backward(ctx, grad):
         return *_backward(ctx, grad), None
 
+
 class SiLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
@@ -561,6 +568,7 @@ class SiLU(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad):
         return _backward(ctx, grad)
+
 
 class Swish(torch.autograd.Function):
     @staticmethod
@@ -1016,7 +1024,6 @@ def _compile(fn, options, part=None):
             options = {**options, "options": {"fx_graph_cache": False, **options.get("options", {})}}
         _COMPILED_FORMULAS[key] = torch.compile(base if part is None else _part(fn, part), **options)
     return partial(_COMPILED_FORMULAS[key], **bound) if bound and not part else _COMPILED_FORMULAS[key]
-
 
 
 def _part(formula, part):
