@@ -4,8 +4,9 @@ Every activation comes in three layers:
 
 * a **formula** ``_name(x, ...) -> (value, local derivative)`` written with elementary torch ops.  It is the
   whole lesson: the numerically stable formula *is* the code, with one comment saying why;
-* an **autograd Function** ``Name`` whose forward evaluates the formula and saves the local derivative, and
-  whose backward multiplies it by the incoming gradient (no autograd through the formula; see :func:`_forward`);
+* an **autograd Function** ``Name`` whose forward evaluates the formula and saves the local derivative (tanh and
+  ReLU save y, from which it is cheap to get), and whose backward multiplies it by the incoming gradient (no
+  autograd through the formula; see :func:`_forward`);
 * the **public function** with torch's name and signature (``actlab.gelu(x, approximate="tanh")``), which
   checks its input and calls ``Name.apply``.
 
