@@ -463,15 +463,15 @@ def _gelu_tanh(x, out=_NO_OUT):
     # x = -10): 2u is formed in float64, split into its rounding v and the rest r, and sigma(v + r) is taken as
     # sigma(v) + r sigma'(v) (see gelu).
     xc = x.clamp(-100.0, 100.0)
-    x2 = xc * xc
     xd = xc.to(torch.float64)
-    exact = (xd * xd).mul_(_GELU_TANH_B).add_(_GELU_TANH_A).mul_(xd)
+    exact = torch.addcmul(xd.new_full((), _GELU_TANH_A), xd, xd, value=_GELU_TANH_B).mul_(xd)
     v = exact.to(x.dtype)
-    r = (exact - v).to(x.dtype)                     # (0 in float64, where v is exact itself)
+    r = (exact - v.to(torch.float64)).to(x.dtype)   # (0 in float64; mixed float32/64 operations are slower)
     y, s, ds = _times_sigmoid(x, v)
     xds = x * ds
     y = torch.addcmul(y, xds, r, out=out[0])
-    return y, torch.addcmul(s, ds, x2.mul_(3.0 * _GELU_TANH_B).add_(_GELU_TANH_A).mul_(xc), out=out[1])
+    du = torch.addcmul(x.new_full((), _GELU_TANH_A), xc, xc, value=3.0 * _GELU_TANH_B).mul_(xc)   # x d(2u)/dx
+    return y, torch.addcmul(s, ds, du, out=out[1])
 
 
 def _gelu_sigmoid(x, out=_NO_OUT):
