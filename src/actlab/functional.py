@@ -105,7 +105,7 @@ def _keep_freed_memory():
     glibc's malloc serves big blocks (from 128 KB) by mmap and trims the top of its heap when more than twice that
     is free. A formula's temporaries on one chunk add up to a few MB, all freed at its end: trimmed, then faulted
     in again, page by page, on the next chunk. That cost more than the arithmetic: the GELU tanh form took 2.9 ms
-    per 2^17-element chunk here with ~950 page faults, 0.8 ms with ~8. Freeing one mmap'd block raises both
+    per 2^17-element chunk here with ~950 page faults, 0.8 ms with 0 to 3. Freeing one mmap'd block raises both
     thresholds to its size (mallopt(3), "dynamic mmap threshold"), as in any program that frees a tensor of that
     size; 31 MB stays under glibc's 32 MB cap for the adjustment. Tensors of 64 MB and more are still mmap'd,
     and so returned to the system when freed. Harmless elsewhere (one allocation, never touched).
