@@ -1118,10 +1118,10 @@ def compiled(name: str, **compile_kwargs):
 
     The same formulas, traced into fused kernels instead of chains of eager operations. The elementwise
     functions (and SwiGLU/GeGLU) also save differently: the forward kernel writes y alone and the backward kernel
-    recomputes the local derivatives from the saved inputs, multiplied by the incoming gradient, so that each
-    pass moves as many bytes as torch's own kernels (exact GELU excepted: evaluating its erfc twice costs more
-    than saving the slope). The softmax family, Swish and GLU compile their forward and backward formulas as
-    they are.
+    recomputes the local derivatives from the saved inputs (tanh and ReLU: from the saved y, as eager does),
+    multiplied by the incoming gradient, so that each pass moves as many bytes as torch's own kernels (exact GELU
+    excepted: evaluating its erfc twice costs more than saving the slope). The softmax family, Swish and GLU
+    compile their forward and backward formulas as they are.
 
     Numerics: inductor's CPU expm1 bug is fixed on first use (see ``_fix_inductor_expm1``); inductor's C++ does
     not keep the fused multiply-add that exact GELU uses to correct the rounding of -x/sqrt2, so compiled
