@@ -1,5 +1,18 @@
-"""Shared pytest configuration: the ``cuda`` marker skips cleanly without a GPU; fixtures for the library tests."""
+"""Shared pytest configuration: the ``cuda`` marker skips cleanly without a GPU; hypothesis profiles; fixtures for
+the library tests."""
+import os
+
 import pytest
+from hypothesis import settings
+
+# The property tests (tests/test_properties.py) draw their inputs with hypothesis. By default the draws are
+# repeatable ("repeatable": the same 60 examples per test on every run and machine, no example database), so that
+# `make test` and CI are red only when the code changed. "explore" draws fresh examples, more of them, and keeps
+# failures in .hypothesis/ for the next run: `pytest tests/test_properties.py --hypothesis-profile explore`.
+settings.register_profile("repeatable", max_examples=60, deadline=None, derandomize=True, database=None,
+                          print_blob=True)
+settings.register_profile("explore", max_examples=600, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 def _has_cuda():

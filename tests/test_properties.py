@@ -10,7 +10,7 @@ from hypothesis.extra import numpy as hnp
 
 import actlab
 
-SETTINGS = settings(max_examples=60, deadline=None)
+SETTINGS = settings()   # the loaded profile (tests/conftest.py): repeatable draws by default
 
 
 def vectors(lo=-60.0, hi=60.0, min_size=1, max_size=40, dtype=np.float64, subnormal=True):
