@@ -45,8 +45,10 @@ def test_matches_torch(name, dtype, device):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_matches_torch_chunked(name):
-    """Inputs above CHUNK elements take the chunked CPU path (with a partial last chunk)."""
+def test_matches_torch_chunked(monkeypatch, name):
+    """Inputs above ONE_PIECE chunks take the chunked CPU path (with a partial last chunk; CHUNK made smaller so
+    that the shapes of BIG_SHAPES are 17 to 36 chunks)."""
+    monkeypatch.setattr(AF, "CHUNK", 1 << 13)
     case = CASES[name]
     for shape in shapes_for(case, big=True):
         xs = make_inputs(case, shape)
@@ -58,6 +60,27 @@ def test_matches_torch_chunked(name):
         torch.testing.assert_close(y, y_ref.float(), msg=lambda m: f"{name} {shape}: {m}")
         for got, ref in zip(grads, grads_ref):
             torch.testing.assert_close(got, ref.float(), msg=lambda m: f"{name} grad {shape}: {m}")
+
+
+@pytest.mark.parametrize("n, calls", [(8 * 64, 1), (8 * 64 + 1, 9), (40 * 64, 40)])
+def test_one_piece_up_to_ONE_PIECE_chunks(monkeypatch, n, calls):
+    """Up to ONE_PIECE * CHUNK elements, a formula runs once on the whole input; above, once per chunk."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class CountClamp(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.n += func.overloadpacket is torch.ops.aten.clamp
+            return func(*args, **(kwargs or {}))
+
+    monkeypatch.setattr(AF, "CHUNK", 64)
+    assert AF.ONE_PIECE == 8
+    x = torch.randn(n)
+    with CountClamp() as count:
+        y = actlab.relu(x)
+    assert count.n == calls
+    torch.testing.assert_close(y, x.clamp(min=0), rtol=0, atol=0)
 
 
 def _noncontiguous(x):
@@ -82,6 +105,7 @@ def test_noncontiguous_inputs(name, device):
 def test_noncontiguous_chunked(monkeypatch, name):
     """A non-contiguous input larger than a chunk (CHUNK made small): copied once, then chunked."""
     monkeypatch.setattr(AF, "CHUNK", 32)
+    monkeypatch.setattr(AF, "ONE_PIECE", 1)
     case = CASES[name]
     base = make_inputs(case, (12, 16), torch.float64, requires_grad=False)
     xs = [b.t().requires_grad_() for b in base]
@@ -111,6 +135,7 @@ def test_gradcheck(name):
 def test_gradcheck_chunked(monkeypatch, name):
     """The chunked path's backward, with CHUNK made small so that gradcheck stays cheap."""
     monkeypatch.setattr(AF, "CHUNK", 16)
+    monkeypatch.setattr(AF, "ONE_PIECE", 1)
     case = CASES[name]
     shape = (6, 8) if case.kind == "row" else (5, 9)
     case, xs = _gradcheck_inputs(name, shape)

@@ -19,9 +19,9 @@ Conventions shared by all functions (implemented once, in :func:`_chunked`):
 * float16 and bfloat16 are computed in float32 and rounded once; the saved derivatives stay in float32 so
   that the backward pass also rounds once; float32 and float64 are computed in their own precision (except
   where a formula asks for more, see :func:`tanh` and :func:`gelu`);
-* large contiguous CPU tensors are processed in cache-sized chunks, so the temporaries of a formula are
-  reused from the cache instead of being fresh 64 MB allocations (that alone makes naive composition ~10x
-  slower than torch at 16M elements);
+* CPU tensors of more than 1M elements are processed in cache-sized chunks, so the temporaries of a formula
+  are reused from the cache instead of being fresh 64 MB allocations (that alone makes naive composition ~10x
+  slower than torch at 16M elements); smaller ones in one piece (see :data:`ONE_PIECE`);
 * :func:`compiled` gives the same formulas through ``torch.compile``: one fused kernel per pass, the forward
   writing y alone and the backward recomputing the local derivatives from the inputs, as torch's own kernels do.
 """
@@ -39,7 +39,7 @@ from torch.autograd.function import once_differentiable
 
 __all__ = [
     "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "softplus", "softmax", "log_softmax",
-    "gelu", "silu", "swish", "glu", "swiglu", "geglu", "compiled", "CHUNK",
+    "gelu", "silu", "swish", "glu", "swiglu", "geglu", "compiled", "CHUNK", "ONE_PIECE",
 ]
 
 Tensor = torch.Tensor
@@ -49,6 +49,15 @@ CHUNK = 1 << 17
 """Elements per chunk on the CPU: a formula's handful of temporaries of this size (512 KB in float32) stay in a
 core's 2 MB L2 cache and are recycled by the allocator. Measured on the project's 2-core VM (bench_cpu, ratio to
 torch at 16M): 2^16 2.4-2.8x, 2^17 2.1-2.6x, 2^18 about the same, 2^19 worse again."""
+
+ONE_PIECE = 8
+"""Inputs of up to ONE_PIECE * CHUNK elements (1M) are computed in one piece, not in chunks. Each chunk costs every
+operation of a formula its call overhead once more (Python, dispatch, waking the threads), and at this size the
+temporaries (4 MB in float32) still come back from the last-level cache. Measured at 1M elements (bench_cpu's
+inputs, the two ways interleaved, 41 repeats, ratio to torch): one piece was faster for 11 of the 16 functions
+(relu 1.59 against 2.60 in chunks, softmax 5.47 against 6.47, glu 3.67 against 4.43), as fast for swish, slower by
+4-6 % for softplus, silu and the GELU tanh form (4.67 against 4.39). At 2M, the GELU tanh form's float64
+temporaries (16 MB) took it to 8.24 against 4.25 in chunks."""
 
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _GELU_FORMS = ("none", "tanh", "sigmoid")
@@ -126,9 +135,9 @@ def _chunked(fn, *tensors, dim=None, saved=True):
     Inputs are computed in at least float32; the result is rounded
     once to the first input's dtype, saved tensors are kept in at least float32 (``saved=False`` drops them:
     None). ``dim`` marks a formula that reduces along that dimension (softmax, glu): it gets ``dim=`` and is
-    chunked only along the dimensions before it. Big CPU inputs are split into chunks of about :data:`CHUNK`
-    elements, so that the formula's temporaries stay in cache; from the second chunk on the formula writes its
-    last operations straight into slices of the outputs (its ``out=`` argument; what it returns without having
+    chunked only along the dimensions before it. CPU inputs of more than :data:`ONE_PIECE` chunks are split into
+    chunks of about :data:`CHUNK` elements, so that the formula's temporaries stay in cache; from the second chunk
+    on the formula writes its last operations straight into slices of the outputs (its ``out=`` argument; what it returns without having
     written it there is copied). A formula must compute in full precision and write to ``out`` only at the end:
     in half precision ``out`` holds rounded values.
     """
@@ -137,7 +146,8 @@ def _chunked(fn, *tensors, dim=None, saved=True):
     keep = torch.promote_types(x.dtype, torch.float32)
     if (options := _COMPILE.get()) is not None:      # the compiled path: the formula is one fused kernel
         fn = _compile(fn, options)
-    big = x.device.type == "cpu" and x.numel() > CHUNK and options is None and not torch.compiler.is_compiling()
+    big = (x.device.type == "cpu" and x.numel() > ONE_PIECE * CHUNK and options is None
+           and not torch.compiler.is_compiling())
     if big and dim is None:        # elementwise: any view of the data will do
         views, rows, kw = [t.reshape(-1) for t in tensors], CHUNK, {}
     elif big and math.prod(x.shape[:dim]) > 1:  # as (outer, size along dim, inner): reduce along 1, chunk along 0
@@ -1130,6 +1140,6 @@ def compiled(name: str, **compile_kwargs):
     >>> fast_gelu = compiled("gelu")
     >>> y = fast_gelu(torch.randn(1024, requires_grad=True))
     """
-    if name not in __all__ or name in ("compiled", "CHUNK"):
+    if name not in __all__ or name in ("compiled", "CHUNK", "ONE_PIECE"):
         raise ValueError(f"actlab.functional.compiled: unknown activation {name!r}")
     return _Compiled(name, compile_kwargs)
