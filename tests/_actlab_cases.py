@@ -33,6 +33,8 @@ CASES = {
     "leaky_relu": Case(actlab.leaky_relu, F.leaky_relu, smooth=False),
     "leaky_relu_0.2": Case(lambda x: actlab.leaky_relu(x, 0.2), lambda x: F.leaky_relu(x, 0.2), smooth=False),
     "leaky_relu_steep": Case(lambda x: actlab.leaky_relu(x, 3.0), lambda x: F.leaky_relu(x, 3.0), smooth=False),
+    "leaky_relu_0": Case(lambda x: actlab.leaky_relu(x, 0.0), lambda x: F.leaky_relu(x, 0.0), smooth=False),
+    "leaky_relu_neg": Case(lambda x: actlab.leaky_relu(x, -0.3), lambda x: F.leaky_relu(x, -0.3), smooth=False),
     "elu": Case(actlab.elu, F.elu),
     "elu_0.5": Case(lambda x: actlab.elu(x, 0.5), lambda x: F.elu(x, 0.5), smooth=False),
     "selu": Case(actlab.selu, F.selu, smooth=False),

@@ -4,9 +4,9 @@ Every activation comes in three layers:
 
 * a **formula** ``_name(x, ...) -> (value, local derivative)`` written with elementary torch ops.  It is the
   whole lesson: the numerically stable formula *is* the code, with one comment saying why;
-* an **autograd Function** ``Name`` whose forward evaluates the formula and saves the local derivative (tanh and
-  ReLU save y, from which it is cheap to get), and whose backward multiplies it by the incoming gradient (no
-  autograd through the formula; see :func:`_forward`);
+* an **autograd Function** ``Name`` whose forward evaluates the formula and saves the local derivative (tanh,
+  ReLU and LeakyReLU save y, from which it is cheap to get), and whose backward multiplies it by the incoming
+  gradient (no autograd through the formula; see :func:`_forward`);
 * the **public function** with torch's name and signature (``actlab.gelu(x, approximate="tanh")``), which
   checks its input and calls ``Name.apply``.
 
@@ -132,13 +132,13 @@ _keep_freed_memory()
 def _chunked(fn, *tensors, dim=None, saved=True):
     """Evaluate the formula ``fn(*tensors, out=...)``, which returns a tensor or ``(result, *saved)``.
 
-    Inputs are computed in at least float32; the result is rounded
-    once to the first input's dtype, saved tensors are kept in at least float32 (``saved=False`` drops them:
-    None). ``dim`` marks a formula that reduces along that dimension (softmax, glu): it gets ``dim=`` and is
-    chunked only along the dimensions before it. CPU inputs of more than :data:`ONE_PIECE` chunks are split into
-    chunks of about :data:`CHUNK` elements, so that the formula's temporaries stay in cache; from the second chunk
-    on the formula writes its last operations straight into slices of the outputs (its ``out=`` argument; what it returns without having
-    written it there is copied). A formula must compute in full precision and write to ``out`` only at the end:
+    Inputs are computed in at least float32; the result is rounded once to the first input's dtype, saved tensors
+    are kept in at least float32 (``saved=False`` drops them: None). ``dim`` marks a formula that reduces along
+    that dimension (softmax, glu): it gets ``dim=`` and is chunked only along the dimensions before it. CPU inputs
+    of more than :data:`ONE_PIECE` chunks are split into chunks of about :data:`CHUNK` elements, so that the
+    formula's temporaries stay in cache; from the second chunk on the formula writes its last operations straight
+    into slices of the outputs (its ``out=`` argument; what it returns without having written it there is
+    copied). A formula must compute in full precision and write to ``out`` only at the end:
     in half precision ``out`` holds rounded values.
     """
     x = tensors[0]
@@ -210,7 +210,7 @@ def _forward(ctx, formula, *tensors):
     half precision), and the backward computes the slope from it."""
     ctx.formula, ctx.compile = formula, _COMPILE.get()
     compute = _compute_dtype(tensors)
-    if formula in _SLOPE_FROM_VALUE and tensors[0].dtype == compute:
+    if _from_value(formula) and tensors[0].dtype == compute:
         ctx.saved = "value"
     else:
         ctx.saved = "slopes" if ctx.compile is None or formula in _SAVE_SLOPE else "inputs"
@@ -219,7 +219,7 @@ def _forward(ctx, formula, *tensors):
         ctx.save_for_backward(*slopes)
         return y
     if ctx.compile is None:        # eager, saving y
-        y = _chunked(_SLOPE_FROM_VALUE[formula][0], *tensors)
+        y = _chunked(_from_value(formula)[0], *tensors)
     else:
         y = _compile(formula, ctx.compile, "value")(*tensors, compute=compute)
     ctx.save_for_backward(*((y,) if ctx.saved == "value" else tensors))
@@ -231,7 +231,7 @@ def _backward(ctx, grad):
     if ctx.saved == "slopes":
         return tuple(_chain(grad, slope) for slope in ctx.saved_tensors)
     if ctx.saved == "value" and ctx.compile is None:
-        return (_chunked(partial(_times_slope, slope=_SLOPE_FROM_VALUE[ctx.formula][1]), grad, *ctx.saved_tensors),)
+        return (_chunked(partial(_times_slope, slope=_from_value(ctx.formula)[1]), grad, *ctx.saved_tensors),)
     grads = _compile(ctx.formula, ctx.compile, "slope" if ctx.saved == "value" else "grads")
     return grads(grad, *ctx.saved_tensors, compute=_compute_dtype((grad, *ctx.saved_tensors)))
 
@@ -372,22 +372,44 @@ def _relu_slope(y, out=_NO_OUT):
     return torch.sign(y, out=out[1])        # [x > 0] = [y > 0] = sign(y): y >= 0 or NaN, and sign(NaN) = 0
 
 
-_SLOPE_FROM_VALUE = {_tanh: (_tanh_value, _tanh_slope), _relu: (_relu_value, _relu_slope)}
+def _leaky_relu(x, slope, out=_NO_OUT):
+    y = _leaky_relu_value(x, slope, out=out)
+    return y, _leaky_relu_slope(x if slope < 0 else y, slope, out=out)   # slope >= 0: y has the sign of x
+
+
+def _leaky_relu_value(x, slope, out=_NO_OUT):
+    # max(x, slope*x) for slope <= 1 (min for slope > 1): the two branches without a mask
+    return (torch.maximum if slope <= 1 else torch.minimum)(x, slope * x, out=out[0])
+
+
+def _leaky_relu_slope(v, slope, out=_NO_OUT):
+    """1 where v > 0, else slope (NaN -> slope, as torch): from x, or from y = leaky_relu(x) when slope >= 0."""
+    if 0 <= slope <= 1:                 # sign(v) is -1, 0 or 1 (0 for NaN): raise -1 and 0 to slope
+        return torch.clamp(torch.sign(v), min=slope, out=out[1])
+    return torch.add(_step(v).mul_(1.0 - slope), slope, out=out[1])
+
+
+_SLOPE_FROM_VALUE = {
+    _tanh: (_tanh_value, _tanh_slope, lambda: True),
+    _relu: (_relu_value, _relu_slope, lambda: True),
+    _leaky_relu: (_leaky_relu_value, _leaky_relu_slope, lambda slope: slope >= 0),
+}
 """Formulas whose local derivative is cheap to get from the value: formula -> (value alone, slope from the
-value). Both paths save y for them, not x or the slope: the forward writes y alone, and the backward neither
-evaluates the formula again nor reads a saved slope (see _forward). At 16M elements this saves a fresh 64 MB
-tensor, whose page faults cost as much as a pass: eager tanh went from 3.1x torch to 2.5x."""
+value, for which parameters). Both paths save y for them, not x or the slope: the forward writes y alone, and the
+backward neither evaluates the formula again nor reads a saved slope (see _forward). At 16M elements this saves a
+fresh 64 MB tensor, whose page faults cost as much as a pass: eager tanh went from 3.1x torch to 2.5x."""
+
+
+def _from_value(formula):
+    """(value alone, slope from the value) of a formula in _SLOPE_FROM_VALUE, its parameters bound; else None."""
+    base, params = (formula.func, formula.keywords) if isinstance(formula, partial) else (formula, {})
+    value, slope, applies = _SLOPE_FROM_VALUE.get(base, (None, None, None))
+    return (partial(value, **params), partial(slope, **params)) if value and applies(**params) else None
 
 
 def _times_slope(grad, y, slope, out=_NO_OUT):
     """grad f'(x), with f' computed from y = f(x) by ``slope`` (see _SLOPE_FROM_VALUE)."""
     return torch.mul(slope(y), grad, out=out[0])
-
-
-def _leaky_relu(x, slope, out=_NO_OUT):
-    # max(x, slope*x) for slope <= 1 (min for slope > 1): the two branches without a mask
-    y = (torch.maximum if slope <= 1 else torch.minimum)(x, slope * x, out=out[0])
-    return y, torch.add(_step(x).mul_(1.0 - slope), slope, out=out[1])
 
 
 def _elu(x, alpha, scale=1.0, out=_NO_OUT):
@@ -1098,7 +1120,7 @@ def _part(formula, part):
 
     def grads(grad, *tensors, compute):
         g, tensors = grad.to(compute), [t.to(compute) for t in tensors]
-        slopes = (_SLOPE_FROM_VALUE[formula][1](*tensors),) if part == "slope" else formula(*tensors)[1:]
+        slopes = (_from_value(formula)[1](*tensors),) if part == "slope" else formula(*tensors)[1:]
         return tuple((g * d).to(grad.dtype) for d in slopes)
 
     fn = value if part == "value" else grads
@@ -1128,10 +1150,10 @@ def compiled(name: str, **compile_kwargs):
 
     The same formulas, traced into fused kernels instead of chains of eager operations. The elementwise
     functions (and SwiGLU/GeGLU) also save differently: the forward kernel writes y alone and the backward kernel
-    recomputes the local derivatives from the saved inputs (tanh and ReLU: from the saved y, as eager does),
-    multiplied by the incoming gradient, so that each pass moves as many bytes as torch's own kernels (exact GELU
-    excepted: evaluating its erfc twice costs more than saving the slope). The softmax family, Swish and GLU
-    compile their forward and backward formulas as they are.
+    recomputes the local derivatives from the saved inputs (tanh, ReLU and LeakyReLU with a slope >= 0: from the
+    saved y, as eager does), multiplied by the incoming gradient, so that each pass moves as many bytes as torch's
+    own kernels (exact GELU excepted: evaluating its erfc twice costs more than saving the slope). The softmax
+    family, Swish and GLU compile their forward and backward formulas as they are.
 
     Numerics: inductor's CPU expm1 bug is fixed on first use (see ``_fix_inductor_expm1``); inductor's C++ does
     not keep the fused multiply-add that exact GELU uses to correct the rounding of -x/sqrt2, so compiled
