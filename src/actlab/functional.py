@@ -438,7 +438,8 @@ def _softplus(x, beta, threshold, out=_NO_OUT):
 
 
 def _exp_minus_max(x, dim, with_index=False):
-    """The row maxima m and e^{x - m}: every exponent <= 0, so no overflow, and the largest term is exactly 1.
+    """e^{x - m}, z = x - m (rounded), the row maxima m and (``with_index``) their indices: every exponent is
+    <= 0, so no overflow, and the largest term is exactly 1.
 
     x - m is rounded, and exp turns that absolute error into a relative one (up to |x - m|/2 ULP); the exact
     rounding error r (TwoSum) is added back, e^{z + r} = e^z (1 + r). r is NaN where z is infinite (-inf
@@ -446,7 +447,7 @@ def _exp_minus_max(x, dim, with_index=False):
     m, i = x.max(dim, keepdim=True) if with_index else (x.amax(dim, keepdim=True), None)
     z, r = _two_sum(x, -m)
     e = torch.exp(z)
-    return e.addcmul_(e, r.nan_to_num_(0.0, 0.0, 0.0)), z, i
+    return e.addcmul_(e, r.nan_to_num_(0.0, 0.0, 0.0)), z, m, i
 
 
 def _row_sum(e, dim):
@@ -455,7 +456,7 @@ def _row_sum(e, dim):
 
 
 def _softmax(x, dim, out=_NO_OUT):
-    e, _, _ = _exp_minus_max(x, dim)
+    e, _, _, _ = _exp_minus_max(x, dim)
     y = e.div_(_row_sum(e, dim).to(e.dtype))
     return y, y
 
@@ -465,11 +466,15 @@ def _softmax_backward(grad, y, dim, out=_NO_OUT):
 
 
 def _log_softmax(x, dim, out=_NO_OUT):
-    e, z, i = _exp_minus_max(x, dim, with_index=True)
-    # log sum e^z = log1p(sum of the terms other than the maximum's e^0 = 1): a tiny remainder keeps its digits
-    log_rest = torch.log1p(_row_sum(e.scatter_(dim, i, 0.0), dim)).to(z.dtype)
-    m = x.gather(dim, i)
-    y = z.sub_(log_rest.add_(m - m))               # (+ m - m: a row holding +inf or NaN is NaN, as in torch)
+    # log sum e^z = log1p(rest), rest = the sum of the terms other than one maximum's e^0 = 1: a tiny rest keeps
+    # its digits (log of a sum that holds the 1 would lose those below 2^-53)
+    e, z, m, i = _exp_minus_max(x, dim, with_index=not torch.compiler.is_compiling())
+    if i is not None:                               # eager: zero one maximum's term in place, one write per row
+        rest = _row_sum(e.scatter_(dim, i, 0.0), dim)
+    else:                                           # compiled: a scatter would copy all of e; a mask fuses into
+        below = z < 0                               # the sum: the terms below the maximum, and its ties (z = 0)
+        rest = _row_sum(torch.where(below, e, 0.0), dim) + ((~below).sum(dim, keepdim=True) - 1)
+    y = z.sub_(torch.log1p(rest).to(z.dtype).add_(m - m))   # (+ m - m: a row holding +inf or NaN is NaN, as torch)
     return y, y
 
 
