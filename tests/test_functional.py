@@ -403,6 +403,27 @@ def test_compiled_path_matches_eager(name, dtype):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", ["gelu", "gelu_sigmoid", "swish", "geglu", "softmax", "log_softmax"])
+def test_compiled_path_extreme_inputs(name):
+    """The formulas that correct a rounding error (functional._finite_or_unused: 0 eager, +-1 compiled where the
+    product or sum overflowed): compiled and eager agree on infinities, NaN and the largest floats."""
+    case = CASES[name]
+    fi = torch.finfo(torch.float32)
+    vals = torch.tensor([0.0, 1.5, -1.5, 90.0, -90.0, 1e4, -1e4, 3e7, -3e7, fi.max / 2, -fi.max / 2, fi.max,
+                         -fi.max, float("inf"), -float("inf"), float("nan")]).reshape(2, 8)
+    xs = [vals.clone().requires_grad_() for _ in range(2 if case.kind == "gate" else 1)]
+    y, grads, g = _run(case.ours, xs)
+    token = AF._COMPILE.set({})
+    try:
+        y2, grads2, _ = _run(case.ours, xs)
+    finally:
+        AF._COMPILE.reset(token)
+    torch.testing.assert_close(y2, y, equal_nan=True, rtol=2e-6, atol=1e-6)
+    for got, ref in zip(grads2, grads):
+        torch.testing.assert_close(got, ref, equal_nan=True, rtol=2e-6, atol=1e-6)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["tanh", "relu", "elu_0.5", "softplus_b2_t5", "log_softmax_dim0", "gelu_tanh", "swish",
                                   "glu", "geglu"])
 def test_compiled_path_with_dynamic_shapes(name):
