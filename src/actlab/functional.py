@@ -54,7 +54,7 @@ ONE_PIECE = 8
 """Inputs of up to ONE_PIECE * CHUNK elements (1M) are computed in one piece, not in chunks. Each chunk costs every
 operation of a formula its call overhead once more (Python, dispatch, waking the threads), and at this size the
 temporaries (4 MB in float32) still come back from the last-level cache. Measured at 1M elements (bench_cpu's
-inputs, the two ways interleaved, 41 repeats, ratio to torch): one piece was faster for 11 of the 16 functions
+inputs, the two ways interleaved, 41 repeats, ratio to torch): one piece was faster for 12 of the 16 functions
 (relu 1.59 against 2.60 in chunks, softmax 5.47 against 6.47, glu 3.67 against 4.43), as fast for swish, slower by
 4-6 % for softplus, silu and the GELU tanh form (4.67 against 4.39). At 2M, the GELU tanh form's float64
 temporaries (16 MB) took it to 8.24 against 4.25 in chunks."""
