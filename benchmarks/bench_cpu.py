@@ -5,7 +5,8 @@ default (eager) path and, unless ``--no-compile``, actlab's opt-in compiled path
 interleaved in the same loop so that they see the same machine, and reports medians, the ratios to torch and
 the effective bandwidth: the bytes a fused forward+backward has to move (read x, write y; read g and one saved
 tensor, write the gradient; twice that for the two-input gates) divided by the time. ``passes`` counts the
-elementwise kernels actlab's eager path runs per chunk (forward + backward; torch runs 1 + 1), and ``min ratio``
+elementwise kernels actlab's eager path runs on each chunk, or on the whole input up to 1M elements (forward +
+backward; torch runs 1 + 1), and ``min ratio``
 is the ratio of the fastest repeats, less sensitive than the medians to other programs sharing the CPU (the
 header prints the load average).
 
@@ -157,7 +158,8 @@ def main(argv=None):
     load = " ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, python {platform.python_version()}; float32; median of the timed repeats; "
-          f"actlab.functional.CHUNK = {AF.CHUNK}; load average at start {load}; {time.strftime('%Y-%m-%d %H:%M')}\n")
+          f"actlab.functional.CHUNK = {AF.CHUNK}, ONE_PIECE = {AF.ONE_PIECE} (chunked above {AF.CHUNK * AF.ONE_PIECE} "
+          f"elements); load average at start {load}; {time.strftime('%Y-%m-%d %H:%M')}\n")
     head = "| function | elements | torch ms | actlab ms | ratio | min ratio | torch GB/s | actlab GB/s | passes |"
     rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     if with_compile:
