@@ -458,7 +458,7 @@ def _exp_minus_max(x, dim, with_index=False):
     float32, in 5 and 9 passes. Compiled, or in float64, z is rounded and its exact rounding error r (TwoSum) is
     added back, e^{z + r} = e^z (1 + r): 2 ULP in float32, but inductor's float64 exp is slow (compiled softmax at
     16M: 1.18x torch this way, 2.91x in float64). r is NaN where z is infinite (-inf inputs, or x - m
-    overflowing), and beyond +-1 only where |z| > 2^24: there e^z is 0 and r is dropped."""
+    overflowing), and beyond +-1 only where |z| > 2^24 (2^53 in float64): there e^z is 0 and r is dropped."""
     m, i = x.max(dim, keepdim=True) if with_index else (x.amax(dim, keepdim=True), None)
     if x.dtype != torch.float64 and not torch.compiler.is_compiling():
         z = x.to(torch.float64).sub_(m.to(torch.float64))
