@@ -59,7 +59,7 @@ CASES = {
 
 SMALL_SHAPES = [(), (0,), (1,), (7,), (3, 5), (2, 3, 4), (0, 3), (4, 0, 2)]
 ROW_SHAPES = [(6,), (4, 6), (2, 6, 4), (0, 4), (6, 0)]
-BIG_SHAPES = [(2, 70001), (300, 1000), (3, 50000, 2)]   # 17 to 37 chunks of 2^13: the chunked CPU path
+BIG_SHAPES = [(2, 70001), (300, 1000), (3, 50000, 2)]   # 18 to 37 chunks of 2^13: the chunked CPU path
 
 
 def shapes_for(case, big=False):

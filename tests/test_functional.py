@@ -47,7 +47,7 @@ def test_matches_torch(name, dtype, device):
 @pytest.mark.parametrize("name", NAMES)
 def test_matches_torch_chunked(monkeypatch, name):
     """Inputs above ONE_PIECE chunks take the chunked CPU path (with a partial last chunk; CHUNK made smaller so
-    that the shapes of BIG_SHAPES are 17 to 36 chunks)."""
+    that the shapes of BIG_SHAPES are 18 to 37 chunks)."""
     monkeypatch.setattr(AF, "CHUNK", 1 << 13)
     case = CASES[name]
     for shape in shapes_for(case, big=True):
