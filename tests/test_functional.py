@@ -257,6 +257,27 @@ def test_softmax_special_values(path):
     assert wrap(actlab.log_softmax)(x, -1)[-1, 0].item() == pytest.approx(-tiny_rest, rel=1e-6)
 
 
+@pytest.mark.parametrize("path", ["eager", "compiled"])
+@pytest.mark.parametrize("name", [n for n, c in CASES.items() if c.kind in ("unary", "gate")])
+def test_infinite_inputs_as_torch(name, path):
+    """+-inf, NaN and +-max give torch's values (float64, rounded; 1 for the second input of a gate), except where
+    torch's is NaN for a number: leaky_relu(-inf, 0) is 0 here, the limit, as relu(-inf). Before, gelu's tanh and
+    sigmoid forms, swish and leaky_relu(x, 0) were NaN at +inf (a correction term inf * 0)."""
+    case = CASES[name]
+    fi = torch.finfo(torch.float32)
+    x = torch.tensor([float("inf"), -float("inf"), float("nan"), fi.max, -fi.max, 1e4, -1e4, 0.0])
+    xs = [x, torch.ones_like(x)] if case.kind == "gate" else [x]
+    token = AF._COMPILE.set({} if path == "compiled" else None)
+    try:
+        y = case.ours(*xs)
+    finally:
+        AF._COMPILE.reset(token)
+    ref = case.torch(*(t.double() for t in xs)).float()       # (torch's float32 gelu(max) is inf)
+    defined = ~ref.isnan() | x.isnan()
+    assert defined[2:].all()                 # NaN and the numbers are always compared
+    torch.testing.assert_close(y[defined], ref[defined], equal_nan=True, rtol=1e-6, atol=0)
+
+
 @pytest.mark.parametrize("name", ["sigmoid", "tanh", "relu", "elu", "softplus", "gelu", "silu"])
 def test_nan_propagates(name):
     y = CASES[name].ours(torch.tensor([float("nan"), 1.0]))
@@ -403,7 +424,8 @@ def test_compiled_path_matches_eager(name, dtype):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["gelu", "gelu_sigmoid", "swish", "geglu", "softmax", "log_softmax"])
+@pytest.mark.parametrize("name", ["sigmoid", "softplus", "softplus_b2_t5", "gelu", "gelu_tanh", "gelu_sigmoid",
+                                  "silu", "swish", "geglu", "softmax", "log_softmax"])
 def test_compiled_path_extreme_inputs(name):
     """The formulas that correct a rounding error (functional._finite_or_unused: 0 eager, +-1 compiled where the
     product or sum overflowed): compiled and eager agree on infinities, NaN and the largest floats."""

@@ -247,7 +247,16 @@ def _in_mode(ctx, fn, *tensors, **kwargs):
 
 def _step(x):
     """1 where x > 0, else 0 (NaN -> 0), as a float tensor: cheaper on the CPU than a boolean mask."""
+    if torch.compiler.is_compiling():
+        return (x > 0).to(x.dtype)
     return torch.sign(x).clamp_(min=0)
+
+
+def _one_if_positive(x, e):
+    """1 where x > 0, else e: max(e, step(x)) for 0 <= e <= 1 (NaN stays NaN). Compiled, one select."""
+    if torch.compiler.is_compiling():
+        return torch.where(x > 0, 1.0, e)
+    return torch.maximum(e, _step(x))
 
 
 def _check(x, name):
@@ -298,7 +307,7 @@ def _sigmoid(x, out=_NO_OUT):
     e = x.abs().neg_().exp_()                       # e^{-|x|} <= 1 never overflows
     r = (e + 1).reciprocal_()
     # the two branches, 1/(1+e) for x >= 0 and e/(1+e) for x < 0, as one: the numerator is max(e, [x > 0])
-    y = torch.mul(torch.maximum(e, _step(x)), r, out=out[0])
+    y = torch.mul(_one_if_positive(x, e), r, out=out[0])
     return y, torch.mul(e.mul_(r), r, out=out[1])   # sigma'(x) = sigma(x) sigma(-x) = e / (1+e)^2, no 1 - y
 
 
@@ -308,11 +317,18 @@ def _times_sigmoid(x, v, out=_NO_OUT):
     subnormal (v < -87 in float32), x sigma(v) need not be, and it keeps its digits."""
     g = v.abs().mul_(-0.5).exp_()                   # e^{-|v|/2}: one exponential for everything
     e = g * g                                       # e^{-|v|}
-    h = torch.maximum(g, _step(v))                  # e^{min(v,0)/2}: g for v < 0, 1 for v > 0
+    h = _one_if_positive(v, g)                  # e^{min(v,0)/2}: g for v < 0, 1 for v > 0
     r = (e + 1).reciprocal_()
     hr = h * r
     y = torch.mul(x * h, hr, out=out[0])
     return y, torch.mul(hr, h, out=out[1]), torch.mul(e.mul_(r), r, out=out[2])
+
+
+def _finite(x):
+    """x with +-inf replaced by the largest finite numbers: a factor of a derivative that is 0 there (x sigma'(v)),
+    so that the product is 0, not inf * 0 = NaN."""
+    big = torch.finfo(x.dtype).max
+    return x.clamp(-big, big)
 
 
 def _times_exactly(x, c):
@@ -390,6 +406,8 @@ def _leaky_relu(x, slope, out=_NO_OUT):
 
 def _leaky_relu_value(x, slope, out=_NO_OUT):
     # max(x, slope*x) for slope <= 1 (min for slope > 1): the two branches without a mask
+    if slope == 0:                      # ReLU: 0 * inf would be NaN (torch: leaky_relu(inf, 0) = inf)
+        return torch.clamp(x, min=0, out=out[0])
     return (torch.maximum if slope <= 1 else torch.minimum)(x, slope * x, out=out[0])
 
 
@@ -433,19 +451,15 @@ def _elu(x, alpha, scale=1.0, out=_NO_OUT):
 
 
 def _softplus(x, beta, threshold, out=_NO_OUT):
-    big = torch.finfo(x.dtype).max
-    xc = x.clamp(-big, big)                         # finite: +-inf are put back at the end
-    v = xc if beta == 1.0 else (beta * xc).clamp_(-big, big)
+    v = x if beta == 1.0 else beta * x              # (beta x may overflow: +-inf is handled as any big v)
     e = torch.exp(-v.abs())
     # log(1 + e^v) = max(v, 0) + log1p(e^{-|v|}): never exponentiates a positive number
     y = v.clamp(min=0).add_(torch.log1p(e))
     if beta != 1.0:
         y.div_(beta)
-    s = torch.maximum(e, _step(v)).div_(e + 1.0)    # sigma(v) (two branches, as in _sigmoid)
-    linear = _step(v - threshold)                   # torch's convention: x itself where beta x > threshold
-    inf = x - xc                                    # +-inf where x is, else 0: softplus(+inf) = +inf,
-    inf = inf.clamp_(min=0) if beta > 0 else inf.clamp_(max=0)      # softplus(-inf) = 0 (beta > 0)
-    return torch.add(torch.lerp(y, xc, linear), inf, out=out[0]), torch.maximum(s, linear, out=out[1])
+    s = _one_if_positive(v, e).div_(e + 1.0)        # sigma(v) (two branches, as in _sigmoid)
+    linear = v > threshold                          # torch's convention: x itself (slope 1) where beta x > threshold
+    return torch.where(linear, x, y, out=out[0]), torch.where(linear, s.new_ones(()), s, out=out[1])
 
 
 def _exp_minus_max(x, dim, with_index=False):
@@ -523,7 +537,7 @@ def _gelu_tanh(x, out=_NO_OUT):
     v = exact.to(x.dtype)
     r = (exact - v.to(torch.float64)).to(x.dtype)   # (0 in float64; mixed float32/64 operations are slower)
     y, s, ds = _times_sigmoid(x, v)
-    xds = x * ds
+    xds = xc * ds                                   # (x * ds would be inf * 0 at x = +-inf)
     y = torch.addcmul(y, xds, r, out=out[0])
     du = torch.addcmul(x.new_full((), _GELU_TANH_A), xc, xc, value=3.0 * _GELU_TANH_B).mul_(xc)   # x d(2u)/dx
     return y, torch.addcmul(s, ds, du, out=out[1])
@@ -532,7 +546,7 @@ def _gelu_tanh(x, out=_NO_OUT):
 def _gelu_sigmoid(x, out=_NO_OUT):
     v, r = _times_exactly(x, _GELU_SIGMOID)                       # x sigma(1.702 x); v + r = 1.702 x
     y, s, ds = _times_sigmoid(x, v)
-    xds = ds.mul_(x)
+    xds = ds.mul_(_finite(x))
     # sigma(v + r) = sigma(v) + r sigma'(v): the rounding of v, amplified up to |v|-fold, corrected
     return torch.addcmul(y, xds, r, out=out[0]), torch.add(s, xds, alpha=_GELU_SIGMOID.float, out=out[1])
 
@@ -547,7 +561,7 @@ def _swish(x, beta, want_beta=False, out=_NO_OUT):
     v, r = _times_exactly(x, beta)
     v.clamp_(-1e4, 1e4)                             # sigma(+-1e4) is already exactly 1 or 0; keeps v*ds finite
     y, s, ds = _times_sigmoid(x, v)
-    xds = x * ds
+    xds = _finite(x).mul_(ds)
     y = torch.addcmul(y, xds, r, out=out[0])        # first-order correction for the rounding of beta x
     dx = torch.addcmul(s, ds, v, out=out[1])        # dy/dx = sigma(v) + v sigma'(v)
     if not want_beta:
