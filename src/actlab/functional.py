@@ -441,11 +441,34 @@ def _times_slope(grad, y, slope, out=_NO_OUT):
     return torch.mul(slope(y), grad, out=out[0])
 
 
+_EXPM1_TAYLOR = [1.0 / math.factorial(k) for k in range(9, 1, -1)]     # 1/9!, ..., 1/2!
+
+
+def _expm1(x):
+    """e^x - 1 for x <= 0 (ELU's negative branch; compiled, ELU also evaluates it where x > 0, and drops it).
+
+    Compiled in float32, inductor calls Sleef's expm1, which works in double-float arithmetic and costs 1.55x its
+    exp (16M elements: 39.8 against 25.6 ms): here below -ln 2, e^x - 1 (e^x <= 1/2, so its error is below half
+    an ULP of the result, and the subtraction rounds once), above it the Taylor polynomial x + x^2/2! + ... +
+    x^9/9! (truncation below 2^-26 relative), by Horner: compiled ELU is within 1.30 ULP, SELU 1.72 (eager, with
+    expm1: 1.00 and 1.49). Eager, or in float64: torch.expm1."""
+    if not torch.compiler.is_compiling() or x.dtype != torch.float32:
+        return torch.expm1(x)
+    p = x * _EXPM1_TAYLOR[0] + _EXPM1_TAYLOR[1]
+    for c in _EXPM1_TAYLOR[2:]:
+        p = p * x + c
+    return torch.where(x < -math.log(2.0), torch.exp(x) - 1.0, (p * x + 1.0) * x)
+
+
 def _elu(x, alpha, scale=1.0, out=_NO_OUT):
     # alpha (e^x - 1) with expm1: full relative accuracy for small negative x, where e^x - 1 cancels
+    if torch.compiler.is_compiling():   # a select is one instruction: both branches, one chosen (e^x may overflow
+        pos = x > 0                     # where it is not); 16M: 0.99x torch, 1.18x with the clamps below
+        return (torch.where(pos, x * scale, _expm1(x) * (scale * alpha)),
+                torch.where(pos, scale, torch.exp(x) * (scale * alpha)))
     neg = x.clamp(max=0)
     pos = x.clamp(min=0)
-    y = torch.add(pos if scale == 1.0 else pos.mul_(scale), torch.expm1(neg), alpha=scale * alpha, out=out[0])
+    y = torch.add(pos if scale == 1.0 else pos.mul_(scale), _expm1(neg), alpha=scale * alpha, out=out[0])
     slope = torch.add(torch.exp(neg).mul_(scale * alpha), _step(x), alpha=scale * (1.0 - alpha), out=out[1])
     return y, slope                                 # scale*alpha*e^x for x <= 0, scale for x > 0
 
