@@ -396,7 +396,8 @@ def test_cuda_gates_use_triton_when_available():
 # ------------------------------------------------------------------------------------------ compiled path
 @pytest.mark.slow
 @pytest.mark.parametrize("name,dtype", [(n, torch.float32) for n in NAMES] + [
-    (n, torch.bfloat16) for n in ("sigmoid", "elu", "gelu_tanh", "swish", "softmax", "glu", "geglu")], ids=str)
+    (n, torch.bfloat16) for n in ("sigmoid", "elu", "gelu_tanh", "swish", "softmax", "glu", "geglu")] + [
+    (n, torch.float64) for n in ("elu", "selu", "softplus")], ids=str)
 def test_compiled_path_matches_eager(name, dtype):
     """Every case through torch.compile (the forward kernel writes y alone; the backward recomputes the local
     derivatives from the saved inputs): the eager values and gradients, for a random gradient and for the
@@ -424,8 +425,8 @@ def test_compiled_path_matches_eager(name, dtype):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["sigmoid", "softplus", "softplus_b2_t5", "gelu", "gelu_tanh", "gelu_sigmoid",
-                                  "silu", "swish", "geglu", "softmax", "log_softmax"])
+@pytest.mark.parametrize("name", ["sigmoid", "elu", "elu_0.5", "selu", "softplus", "softplus_b2_t5", "gelu",
+                                  "gelu_tanh", "gelu_sigmoid", "silu", "swish", "geglu", "softmax", "log_softmax"])
 def test_compiled_path_extreme_inputs(name):
     """The formulas that correct a rounding error (functional._finite_or_unused: 0 eager, +-1 compiled where the
     product or sum overflowed): compiled and eager agree on infinities, NaN and the largest floats."""
