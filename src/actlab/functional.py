@@ -1221,7 +1221,7 @@ def compiled(name: str, **compile_kwargs):
     A few formulas branch on ``torch.compiler.is_compiling()`` where the two ways of computing differ in cost: in
     a fused kernel a select (``torch.where``) is one instruction, while a clamp or maximum also checks for NaN
     (``_step``, ``_one_if_positive``, ELU), and Sleef's float32 ``expm1`` is slow (``_expm1``); eager, the
-    arithmetic forms are the faster passes. Both give the same values (``test_compiled_path_matches_eager``).
+    arithmetic forms are the faster passes. Both agree to rounding (``test_compiled_path_matches_eager``).
 
     Numerics: inductor's CPU expm1 bug is fixed on first use (see ``_fix_inductor_expm1``); inductor's C++ does
     not keep the fused multiply-add that exact GELU uses to correct the rounding of -x/sqrt2, so compiled
