@@ -468,8 +468,9 @@ def test_compiled_path_with_dynamic_shapes(name):
 @pytest.mark.slow
 def test_compiled_path_accuracy():
     """tanh near 0 needs expm1, which inductor's CPU code computed as exp(x) - 1 (fixed by compiled()); the exact
-    GELU loses its fused-multiply-add correction under inductor but stays within the issue's 64 ULP; ELU and SELU
-    use functional._expm1's polynomial (measured 1.30 and 1.72 ULP; without its x^9 term, 2.86)."""
+    GELU takes functional._normal_cdf_pdf (measured 4.74 ULP; with Sleef's erfc, whose rounding correction
+    inductor's lost fused multiply-add undid, ~50); ELU and SELU use functional._expm1's polynomial (measured 1.30
+    and 1.72 ULP; without its x^9 term, 2.86)."""
     import numpy as np
     from actlab import numerics as N
 
@@ -478,7 +479,7 @@ def test_compiled_path_accuracy():
     assert N.max_ulp("tanh", AF.compiled("tanh"), x=x)[0] <= 4
     g = N.sweep(torch.float32, n_dense=4001, lo=-10, hi=10)
     g = g[np.abs(g) <= 10]
-    assert N.max_ulp("gelu", AF.compiled("gelu"), x=g)[0] <= 64
+    assert N.max_ulp("gelu", AF.compiled("gelu"), x=g)[0] <= 8
     for name in ("elu", "selu"):
         assert N.max_ulp(name, AF.compiled(name), x=N.sweep(torch.float32))[0] <= 2
 
