@@ -5,8 +5,11 @@ values; rows of them for the softmax family); the GELU rows also show [-10, 10],
 target, and the left tail [-10, -5] where torch's float32 gelu cancels. The underflow rule of
 ``actlab.numerics.ulp_error`` applies (a true value below the smallest normal number is judged by absolute error).
 
-    python benchmarks/bench_accuracy.py                  # float32, bfloat16 and float16
-    python benchmarks/bench_accuracy.py --dtypes float32 --dense 200001
+The last column is actlab's opt-in compiled path (``actlab.functional.compiled``, float32), whose formulas
+differ in places (see its docstring).
+
+    python benchmarks/bench_accuracy.py                  # float32, bfloat16 and float16, and compiled float32
+    python benchmarks/bench_accuracy.py --dtypes float32 --dense 200001 --no-compile
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 import actlab
+from actlab import functional as AF
 from actlab import numerics as N
 
 
@@ -58,6 +62,18 @@ def inputs(ref_name, dtype, dense, span):
     return x[(x >= span[0]) & (x <= span[1])]
 
 
+def compiled_path(fn):
+    """fn (a call of actlab's public functions) with its formulas run through torch.compile, as
+    actlab.functional.compiled does for one function."""
+    def run(*args):
+        token = AF._COMPILE.set({})
+        try:
+            return fn(*args)
+        finally:
+            AF._COMPILE.reset(token)
+    return run
+
+
 def fmt(err):
     return "inf" if not np.isfinite(err) else (f"{err:.3g}" if err >= 1e4 else f"{err:.2f}")
 
@@ -68,17 +84,18 @@ def main(argv=None):
     p.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16", "float16"],
                    choices=["float32", "bfloat16", "float16"], help="dtypes (default: all three)")
     p.add_argument("--dense", type=int, default=40001, help="points of the dense grid (default: 40001)")
-    p.add_argument("--quick", action="store_true", help="float32 only, a 10001-point grid")
+    p.add_argument("--no-compile", action="store_true", help="skip the compiled path's column")
+    p.add_argument("--quick", action="store_true", help="float32 only, a 10001-point grid, no compile")
     args = p.parse_args(argv)
     if args.quick:
-        args.dtypes, args.dense = ["float32"], 10001
+        args.dtypes, args.dense, args.no_compile = ["float32"], 10001, True
     dtypes = [getattr(torch, d) for d in args.dtypes]
 
     print(f"torch {torch.__version__}; max ULP error over the sweep (dense grid of {args.dense} points on "
           "[-100, 100] + extremes, or the range named); references: mpmath at 40 digits\n")
-    head = "| function | " + " | ".join(f"actlab {d} | torch {d}" for d in args.dtypes) + " |"
-    print(head)
-    print("|---|" + "---:|---:|" * len(dtypes))
+    head = "| function | " + " | ".join(f"actlab {d} | torch {d}" for d in args.dtypes)
+    print(head + ("" if args.no_compile else " | actlab compiled float32") + " |")
+    print("|---|" + "---:|---:|" * len(dtypes) + ("" if args.no_compile else "---:|"))
     table = functions()
     jobs = tqdm(table.items(), desc="references", file=sys.stderr, leave=False)
     for label, (ref_name, ours, theirs, span) in jobs:
@@ -89,6 +106,9 @@ def main(argv=None):
             err_ours, _ = N.max_ulp(ref_name, ours, dtype, x=x, **params)
             err_torch, _ = N.max_ulp(ref_name, theirs, dtype, x=x, **params)
             cells += [fmt(err_ours), fmt(err_torch)]
+        if not args.no_compile:
+            x = inputs(ref_name, torch.float32, args.dense, span)
+            cells.append(fmt(N.max_ulp(ref_name, compiled_path(ours), torch.float32, x=x, **params)[0]))
         tqdm.write("| " + label + " | " + " | ".join(cells) + " |", file=sys.stdout)
 
 

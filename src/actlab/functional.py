@@ -335,6 +335,12 @@ def _times_exactly(x, c):
     (exact, by a fused multiply-add) plus that of c itself (an _Exact constant, a float taken as exact, or a
     tensor). An exponential of v has the relative error |v| ULP of v's rounding; of v + r, none. (Where c x
     overflows, r is meaningless: see _finite_or_unused.)"""
+    if torch.compiler.is_compiling() and x.dtype == torch.float32:
+        # inductor computes c x once and reuses it, so the fused multiply-add below would give r = 0 (compiled
+        # swish was within 64 ULP): the product in float64 instead, exact to 2^-53 relative
+        exact = x.double() * (c.double() if isinstance(c, Tensor) else float(c))
+        v = exact.float()
+        return v, _finite_or_unused((exact - v.double()).float())
     if isinstance(c, Tensor):
         v = c * x
         return v, _finite_or_unused(torch.addcmul(-v, c, x))
