@@ -587,7 +587,7 @@ def _erfcx_fit(degree=9):
     return [float(c) for c in fit.coef[::-1]]
 
 
-_ERFCX = _erfcx_fit()       # (6 ms at import; relative error 3.5e-8, see test_erfcx_fit)
+_ERFCX = _erfcx_fit()       # (6 ms at import; relative error 4.9e-8, 0.8 ULP: test_erfcx_fit)
 
 
 def _normal_cdf_pdf(x):
