@@ -24,6 +24,8 @@ Conventions shared by all functions (implemented once, in :func:`_chunked`):
   slower than torch at 16M elements); smaller ones in one piece (see :data:`ONE_PIECE`);
 * :func:`compiled` gives the same formulas through ``torch.compile``: one fused kernel per pass, the forward
   writing y alone and the backward recomputing the local derivatives from the inputs, as torch's own kernels do.
+  Where a fused kernel and a chain of eager operations favour different forms, a formula branches on
+  ``torch.compiler.is_compiling()`` (see :func:`compiled`).
 """
 from __future__ import annotations
 
