@@ -489,6 +489,38 @@ def test_compiled_path_accuracy():
     assert N.max_ulp("gelu_sigmoid", lambda x: AF.compiled("gelu")(x, "sigmoid"), x=g)[0] <= 6
 
 
+@pytest.mark.slow
+def test_fast_inductor_converts():
+    """functional._fast_inductor_converts: the compiled kernels convert float32 <-> float64 with vector instructions
+    (where inductor writes AVX2 or AVX-512 code; it fell back to ATen's element-by-element VecConvert), and give
+    the same bits as eager: NaN, infinities, subnormals, float64 values that overflow or underflow float32 or lie
+    halfway between two float32 numbers, and a tail shorter than a vector."""
+    from torch._inductor import config, cpu_vec_isa
+    from torch._inductor.utils import run_and_get_code
+
+    AF._fast_inductor_converts()
+    fi = torch.finfo(torch.float32)
+    x = torch.tensor([0.0, -0.0, 1.0, -2.5, fi.max, -fi.max, fi.tiny, fi.tiny / 8, -fi.tiny / 1024,
+                      float("inf"), -float("inf"), float("nan"), 1.0 + 2.0 ** -23, 3.0 - 2.0 ** -22] * 7)[:93]
+
+    def fn(x):      # to float64 and back, through a float64 product (and a conversion of its float32 rounding)
+        d = x.to(torch.float64) * (1.0 + 2.0 ** -24)
+        y = (d * 1e10).to(torch.float32)
+        return d.to(torch.float32), y, (y.to(torch.float64) / 3.0).to(torch.float32)
+
+    with config.patch(fx_graph_cache=False):
+        got, (code, *_) = run_and_get_code(torch.compile(fn, dynamic=False), x)
+    for g, ref in zip(got, fn(x)):
+        assert torch.equal(g.view(torch.int32), ref.view(torch.int32))
+    isa = cpu_vec_isa.pick_vec_isa()
+    if isinstance(isa, (cpu_vec_isa.VecAVX512, cpu_vec_isa.VecAVX2)):
+        width = isa.bit_width()
+        assert f"_mm{width}_cvtps_pd" in code and f"_mm{width}_cvtpd_ps" in code
+        assert "convert<double" not in code and "convert<float" not in code
+    else:           # another ISA (ARM, no vector code): inductor's own conversions
+        assert "_cvtps_pd" not in code
+
+
 # ------------------------------------------------------------------------------------------ MKL first-call race
 _FIRST_CALLS = """
 import sys, torch
