@@ -588,12 +588,12 @@ def _page_faults_per_chunk(keep):
 def test_chunk_temporaries_are_reused_not_faulted_in():
     """functional._keep_freed_memory: a formula's temporaries on one chunk (a few MB, some in float64) are freed at
     its end; without the import-time free (ACTLAB_KEEP_FREED_MEMORY=0), glibc trims them from its heap and the next
-    chunk faults pages in again: measured 0 to 1888 page faults per GELU-tanh chunk, mostly 200-550 (the heap's layout varies from
-    process to process), and 2.9 ms instead of 0.8 in a process with ~950; with it, 0 in most processes. Some
-    processes see a few faults per chunk either way (3 to 22 in 1 of about 5 here, in processes that never call
-    actlab's madvise): this VM runs DAMON with a "pageout" scheme (/sys/kernel/mm/damon/admin), which reclaims
-    pages it finds idle. Without the free, the heap's layout decides (0 faults in 1 process of 10 here): the worst of
-    three processes is compared; with it, the best of three."""
+    chunk faults pages in again: measured 0 to 1888 page faults per GELU-tanh chunk, mostly 200-550 (the heap's
+    layout varies from process to process), and 2.9 ms instead of 0.8 in a process with ~950; with it, 0 in most
+    processes. Some processes see a few faults per chunk either way (3 to 22 in 1 of about 5 here, in processes
+    that never call actlab's madvise): this VM runs DAMON with a "pageout" scheme (/sys/kernel/mm/damon/admin),
+    which reclaims pages it finds idle. Without the free, the heap's layout decides (0 faults in 1 process of 10
+    here): the worst of three processes is compared; with it, the best of three."""
     assert max(_page_faults_per_chunk("0") for _ in range(3)) > 60
     assert min(_page_faults_per_chunk("1") for _ in range(3)) < 15
 

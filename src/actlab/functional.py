@@ -1259,7 +1259,7 @@ def _fix_inductor_expm1():
     return True
 
 
-_CONVERT = {   # (vector width in bits, from, to) -> C++ for one Vectorized<float> <-> VectorizedN<double, 2>, by intrinsics
+_CONVERT = {   # (vector bits, from, to) -> C++ for one Vectorized<float> <-> VectorizedN<double, 2>, by intrinsics
     (512, "float", "double"): "[](at::vec::Vectorized<float> v) {{ __m512 w = v; return at::vec::VectorizedN<double,2>("
         "_mm512_cvtps_pd(_mm512_castps512_ps256(w)), "
         "_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(w), 1)))); }}({x})",
