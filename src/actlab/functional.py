@@ -262,7 +262,8 @@ def _forward(ctx, formula, *tensors):
     if ctx.compile is None:        # eager, saving y
         y = _chunked(_from_value(formula)[0], *tensors)
     else:
-        y = _compile(formula, ctx.compile, "value")(*tensors, compute=compute)
+        y = _compile(formula, ctx.compile, "value")(*tensors, compute=compute,
+                                                     out=_new_output(tensors[0], tensors[0].shape, tensors[0].dtype))
     ctx.save_for_backward(*((y,) if ctx.saved == "value" else tensors))
     return y
 
@@ -274,7 +275,9 @@ def _backward(ctx, grad):
     if ctx.saved == "value" and ctx.compile is None:
         return (_chunked(partial(_times_slope, slope=_from_value(ctx.formula)[1]), grad, *ctx.saved_tensors),)
     grads = _compile(ctx.formula, ctx.compile, "slope" if ctx.saved == "value" else "grads")
-    return grads(grad, *ctx.saved_tensors, compute=_compute_dtype((grad, *ctx.saved_tensors)))
+    inputs = ctx.saved_tensors[:1] if ctx.saved == "value" else ctx.saved_tensors
+    return grads(grad, *ctx.saved_tensors, compute=_compute_dtype((grad, *ctx.saved_tensors)),
+                 out=tuple(_new_output(grad, t.shape, grad.dtype) for t in inputs))
 
 
 def _in_mode(ctx, fn, *tensors, **kwargs):
@@ -1325,14 +1328,15 @@ def _part(formula, part):
     its compiled graphs, and counts recompilations, per code object). "value": the formula's value alone;
     "grads": the incoming gradient times each local derivative, recomputed from the inputs; "slope": the same
     from the value (see _SLOPE_FROM_VALUE). Each takes the compute dtype, converts inside the kernel and rounds
-    the results once to the dtype of its first input; the compiler drops the part of the formula not used."""
-    def value(x, *tensors, compute):
-        return formula(x.to(compute), *(t.to(compute) for t in tensors))[0].to(x.dtype)
+    the results once to the dtype of its first input; the compiler drops the part of the formula not used. The
+    results are written into ``out`` (given by the caller, see _new_output): the kernel stores straight into it."""
+    def value(x, *tensors, compute, out):
+        return out.copy_(formula(x.to(compute), *(t.to(compute) for t in tensors))[0])
 
-    def grads(grad, *tensors, compute):
+    def grads(grad, *tensors, compute, out):
         g, tensors = grad.to(compute), [t.to(compute) for t in tensors]
         slopes = (_from_value(formula)[1](*tensors),) if part == "slope" else formula(*tensors)[1:]
-        return tuple((g * d).to(grad.dtype) for d in slopes)
+        return tuple(o.copy_(g * d) for o, d in zip(out, slopes))
 
     fn = value if part == "value" else grads
     name = f"{getattr(formula, 'func', formula).__name__}_{part}"
