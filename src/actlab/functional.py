@@ -185,9 +185,9 @@ def _chunked(fn, *tensors, dim=None, saved=True):
     compute = _compute_dtype(tensors)
     keep = torch.promote_types(x.dtype, torch.float32)
     if (options := _COMPILE.get()) is not None:      # the compiled path: the formula is one fused kernel
-        fn = _compile(fn, options)
-    big = (x.device.type == "cpu" and x.numel() > ONE_PIECE * CHUNK and options is None
-           and not torch.compiler.is_compiling())
+        return _compiled_into_outputs(fn, options, [t.to(compute) for t in tensors], {} if dim is None else
+                                      {"dim": dim}, x.dtype, keep, saved)
+    big = x.device.type == "cpu" and x.numel() > ONE_PIECE * CHUNK and not torch.compiler.is_compiling()
     if big and dim is None:        # elementwise: any view of the data will do
         views, rows, kw = [t.reshape(-1) for t in tensors], CHUNK, {}
     elif big and math.prod(x.shape[:dim]) > 1:  # as (outer, size along dim, inner): reduce along 1, chunk along 0
@@ -225,6 +225,37 @@ def _chunked(fn, *tensors, dim=None, saved=True):
                 o.copy_(r)
     shape = lambda o: x.shape if dim is None else (*x.shape[:dim], o.shape[1], *x.shape[dim + 1:])
     outs = [None if o is None else o.view(shape(o)) for o in outs]
+    return outs[0] if single else tuple(outs)
+
+
+_RESULT_SHAPES = {}
+
+
+def _compiled_into_outputs(fn, options, args, kw, dtype, keep, saved):
+    """_chunked on the compiled path: the compiled formula writes its results into outputs allocated here (see
+    _new_output), the first rounded to ``dtype``, the saved ones kept in ``keep`` (or dropped: ``saved=False``; a
+    saved result that is the first one shares its buffer). The results' shapes come from running the formula once
+    on meta tensors (cached: a meta run of _swish takes 7 ms)."""
+    base, bound = (fn.func, fn.keywords) if isinstance(fn, partial) else (fn, {})
+    key = (base, tuple((k, ("tensor", v.shape, v.dtype) if isinstance(v, Tensor) else v) for k, v in bound.items()),
+           tuple((a.shape, a.dtype) for a in args), tuple(kw.items()))
+    if key not in _RESULT_SHAPES:
+        res = fn(*(torch.empty_like(a, device="meta") for a in args), **kw)
+        single = not isinstance(res, tuple)
+        res = (res,) if single else res
+        _RESULT_SHAPES[key] = single, [None if r is None else (r.shape, i > 0 and r is res[0])
+                                       for i, r in enumerate(res)]
+    single, shapes = _RESULT_SHAPES[key]
+    outs = []
+    for i, shape in enumerate(shapes):
+        if i and (not saved or shape is None):
+            outs.append(None)
+        elif i and shape[1] and keep == dtype:
+            outs.append(outs[0])
+        else:
+            outs.append(_new_output(args[0], shape[0], dtype if i == 0 else keep))
+    _compile(fn, options, "into")(*args, out=tuple(None if i and o is outs[0] else o for i, o in enumerate(outs)),
+                                  **kw)
     return outs[0] if single else tuple(outs)
 
 
@@ -1308,26 +1339,28 @@ def _fast_inductor_converts():
     CppVecKernel.get_to_dtype_expr = get_to_dtype_expr
 
 
-def _compile(fn, options, part=None):
-    """torch.compile of a formula (cached), its keyword parameters (partial) passed through. ``part``, "value", "grads"
-    or "slope": the kernels of a compiled elementwise Function (see _part), its parameters bound as constants (one
-    compilation per parameter value)."""
+def _compile(fn, options, part):
+    """torch.compile of a part of a formula (see _part), cached. "value", "grads" and "slope" (the kernels of a
+    compiled elementwise Function) bind the formula's keyword parameters (partial) as constants: one compilation
+    per parameter value. "into" passes them through (a tensor beta of Swish, a dim)."""
     base, bound = (fn.func, fn.keywords) if isinstance(fn, partial) else (fn, {})
-    key = (base, part, tuple(sorted(bound.items())) if part else (), tuple(sorted(options.items(), key=str)))
+    constants = part != "into"
+    key = (base, part, tuple(sorted(bound.items())) if constants else (), tuple(sorted(options.items(), key=str)))
     if key not in _COMPILED_FORMULAS:
         if os.environ.get("ACTLAB_FAST_CONVERTS", "1") != "0":
             _fast_inductor_converts()
         if _fix_inductor_expm1() and "mode" not in options:       # torch.compile takes a mode or options
             options = {**options, "options": {"fx_graph_cache": False, **options.get("options", {})}}
-        _COMPILED_FORMULAS[key] = torch.compile(base if part is None else _part(fn, part), **options)
-    return partial(_COMPILED_FORMULAS[key], **bound) if bound and not part else _COMPILED_FORMULAS[key]
+        _COMPILED_FORMULAS[key] = torch.compile(_part(fn if constants else base, part), **options)
+    return partial(_COMPILED_FORMULAS[key], **bound) if bound and not constants else _COMPILED_FORMULAS[key]
 
 
 def _part(formula, part):
     """What a compiled elementwise Function runs, as a function of its own (a fresh code object: dynamo keeps
     its compiled graphs, and counts recompilations, per code object). "value": the formula's value alone;
     "grads": the incoming gradient times each local derivative, recomputed from the inputs; "slope": the same
-    from the value (see _SLOPE_FROM_VALUE). Each takes the compute dtype, converts inside the kernel and rounds
+    from the value (see _SLOPE_FROM_VALUE); "into": the whole formula (see _compiled_into_outputs). The first three
+    take the compute dtype, converts inside the kernel and rounds
     the results once to the dtype of its first input; the compiler drops the part of the formula not used. The
     results are written into ``out`` (given by the caller, see _new_output): the kernel stores straight into it."""
     def value(x, *tensors, compute, out):
@@ -1338,7 +1371,11 @@ def _part(formula, part):
         slopes = (_from_value(formula)[1](*tensors),) if part == "slope" else formula(*tensors)[1:]
         return tuple(o.copy_(g * d) for o, d in zip(out, slopes))
 
-    fn = value if part == "value" else grads
+    def into(*tensors, out, **kw):
+        res = formula(*tensors, **kw)
+        return tuple(o.copy_(r) for o, r in zip(out, res if isinstance(res, tuple) else (res,)) if o is not None)
+
+    fn = {"value": value, "into": into}.get(part, grads)
     name = f"{getattr(formula, 'func', formula).__name__}_{part}"
     return types.FunctionType(fn.__code__.replace(co_name=name, co_qualname=name), fn.__globals__, name,
                               None, fn.__closure__)
