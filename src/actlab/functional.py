@@ -738,7 +738,12 @@ def _glu(x, dim, out=_NO_OUT):
 
 
 def _glu_backward(grad, da, db, dim, out=_NO_OUT):
-    return torch.cat([grad * da, grad * db], dim, out=out[0])
+    if out[0] is None:
+        return torch.cat([grad * da, grad * db], dim)
+    half = da.shape[dim]                            # (compiled, a cat into out was a cat and a copy)
+    torch.mul(grad, da, out=out[0].narrow(dim, 0, half))
+    torch.mul(grad, db, out=out[0].narrow(dim, half, half))
+    return out[0]
 
 
 @cache
@@ -1372,8 +1377,9 @@ def _part(formula, part):
         return tuple(o.copy_(g * d) for o, d in zip(out, slopes))
 
     def into(*tensors, out, **kw):
-        res = formula(*tensors, **kw)
-        return tuple(o.copy_(r) for o, r in zip(out, res if isinstance(res, tuple) else (res,)) if o is not None)
+        res = formula(*tensors, out=(*out, None, None, None)[:3], **kw)
+        return tuple(o if r is o else o.copy_(r)
+                     for o, r in zip(out, res if isinstance(res, tuple) else (res,)) if o is not None)
 
     fn = {"value": value, "into": into}.get(part, grads)
     name = f"{getattr(formula, 'func', formula).__name__}_{part}"
