@@ -159,7 +159,9 @@ def main(argv=None):
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, python {platform.python_version()}; float32; median of the timed repeats; "
           f"actlab.functional.CHUNK = {AF.CHUNK}, ONE_PIECE = {AF.ONE_PIECE} (chunked above {AF.CHUNK * AF.ONE_PIECE} "
-          f"elements); load average at start {load}; {time.strftime('%Y-%m-%d %H:%M')}\n")
+          f"elements); actlab's outputs of 32 MB and more in transparent huge pages: "
+          f"{'yes' if AF._libc_madvise() else 'no'} (ACTLAB_HUGE_PAGES; torch's own outputs: plain pages); "
+          f"load average at start {load}; {time.strftime('%Y-%m-%d %H:%M')}\n")
     head = "| function | elements | torch ms | actlab ms | ratio | min ratio | torch GB/s | actlab GB/s | passes |"
     rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     if with_compile:
