@@ -476,7 +476,8 @@ def test_compiled_path_accuracy():
 
     x = N.sweep(torch.float32, n_dense=2001, lo=-1, hi=1)
     x = x[np.abs(x) <= 1]
-    assert N.max_ulp("tanh", AF.compiled("tanh"), x=x)[0] <= 4
+    assert N.max_ulp("tanh", AF.compiled("tanh"), x=x)[0] <= 0.501     # (functional._expm1_by_squaring)
+    assert N.max_ulp("tanh", AF.compiled("tanh"), x=N.sweep(torch.float32))[0] <= 0.501
     g = N.sweep(torch.float32, n_dense=4001, lo=-10, hi=10)
     g = g[np.abs(g) <= 10]
     assert N.max_ulp("gelu", AF.compiled("gelu"), x=g)[0] <= 8

@@ -386,11 +386,13 @@ def _sigmoid(x, out=_NO_OUT):
     return y, torch.mul(e.mul_(r), r, out=out[1])   # sigma'(x) = sigma(x) sigma(-x) = e / (1+e)^2, no 1 - y
 
 
-def _times_sigmoid(x, v, out=_NO_OUT):
+def _times_sigmoid(x, v, out=_NO_OUT, g=None):
     """x sigma(v), sigma(v) and sigma'(v), for the activations that multiply by a sigmoid (SiLU, Swish, GELU's
     approximations, GLU). The product is formed as (x h)(h r), h = e^{min(v,0)/2}: where sigma(v) alone is
-    subnormal (v < -87 in float32), x sigma(v) need not be, and it keeps its digits."""
-    g = v.abs().mul_(-0.5).exp_()                   # e^{-|v|/2}: one exponential for everything
+    subnormal (v < -87 in float32), x sigma(v) need not be, and it keeps its digits. A caller that has
+    g = e^{-|v|/2} passes it (v then only gives the sign)."""
+    if g is None:
+        g = v.abs().mul_(-0.5).exp_()               # e^{-|v|/2}: one exponential for everything
     e = g * g                                       # e^{-|v|}
     h = _one_if_positive(v, g)                      # e^{min(v,0)/2}: g for v < 0, 1 for v > 0
     r = (e + 1).reciprocal_()
@@ -458,9 +460,29 @@ def _tanh_value(x, out=_NO_OUT):
     # tanh to reach +-1 in float64, and keeps e^{2x} finite. In float64, rounded once: expm1, + 2 and / round
     # once each, 2.3 ULP in float32 itself, 0.50 ULP so (torch's own tanh: 0.52). (2x is exact in any dtype:
     # doubled before the conversion, it is a float32 pass instead of a float64 one)
-    u = x.clamp(-20.0, 20.0).mul_(2.0).to(torch.float64).expm1_()
+    if torch.compiler.is_compiling() and x.dtype == torch.float32:
+        u = _expm1_by_squaring(x.clamp(-10.0, 10.0).mul_(2.0).to(torch.float64))   # (tanh(10) rounds to 1)
+    else:
+        u = x.clamp(-20.0, 20.0).mul_(2.0).to(torch.float64).expm1_()
     y = u.div_(u + 2.0)
     return y.to(x.dtype) if out[0] is None else out[0].copy_(y)   # (a division into float32 out is slower)
+
+
+_EXPM1_SQUARINGS = 6
+_EXPM1_TAYLOR_10 = [1.0 / math.factorial(k) for k in range(11, 1, -1)]     # 1/11!, ..., 1/2!
+
+
+def _expm1_by_squaring(w):
+    """e^w - 1 for |w| <= 20 in float64 arithmetic, for compiled float32 tanh: inductor calls Sleef's float64
+    expm1, which cost more than the rest of the kernel. At a = w/64 (|a| <= 0.3125) the Taylor polynomial
+    a + a^2/2! + ... + a^11/11! (relative truncation below 2^-44), then six times e^{2a} - 1 = q (q + 2), which
+    at most doubles a relative error and never cancels: within 2^-36 relative, so tanh rounded to float32 stays
+    within 0.50 ULP (test_compiled_path_accuracy)."""
+    a = w * (0.5 ** _EXPM1_SQUARINGS)
+    q = (_horner(a, _EXPM1_TAYLOR_10) * a + 1.0) * a
+    for _ in range(_EXPM1_SQUARINGS):
+        q = q * (q + 2.0)
+    return q
 
 
 def _tanh_slope(y, out=_NO_OUT):
@@ -694,11 +716,17 @@ def _gelu_tanh(x, out=_NO_OUT):
     xc = x.clamp(-100.0, 100.0)
     xd = xc.to(torch.float64)
     exact = torch.addcmul(xd.new_full((), _GELU_TANH_A), xd, xd, value=_GELU_TANH_B).mul_(xd)
-    v = exact.to(x.dtype)
-    r = (exact - v.to(torch.float64)).to(x.dtype)   # (0 in float64; mixed float32/64 operations are slower)
-    y, s, ds = _times_sigmoid(x, v)
-    xds = xc * ds                                   # (x * ds would be inf * 0 at x = +-inf)
-    y = torch.addcmul(y, xds, r, out=out[0])
+    if x.dtype != torch.float64 and not torch.compiler.is_compiling():
+        # eager: e^{-|2u|/2} by one float64 exponential of the float64 2u (MKL's is cheap), rounded once: nothing
+        # left to correct, 23 passes instead of 28 (2u has the sign of x)
+        g = exact.abs_().mul_(-0.5).exp_().to(x.dtype)
+        y, s, ds = _times_sigmoid(x, xc, out=(out[0], None, None), g=g)
+    else:
+        v = exact.to(x.dtype)
+        r = (exact - v.to(torch.float64)).to(x.dtype)   # (0 in float64)
+        y, s, ds = _times_sigmoid(x, v)
+        xds = xc * ds                                   # (x * ds would be inf * 0 at x = +-inf)
+        y = torch.addcmul(y, xds, r, out=out[0])
     du = torch.addcmul(x.new_full((), _GELU_TANH_A), xc, xc, value=3.0 * _GELU_TANH_B).mul_(xc)   # x d(2u)/dx
     return y, torch.addcmul(s, ds, du, out=out[1])
 
@@ -1410,12 +1438,14 @@ def compiled(name: str, **compile_kwargs):
     functions (and SwiGLU/GeGLU) also save differently: the forward kernel writes y alone and the backward kernel
     recomputes the local derivatives from the saved inputs (tanh, ReLU and LeakyReLU with a slope >= 0: from the
     saved y, as eager does), multiplied by the incoming gradient, so that each pass moves as many bytes as torch's
-    own kernels. The softmax family, Swish and GLU compile their forward and backward formulas as they are.
+    own kernels. The softmax family, Swish and GLU compile their forward and backward formulas as they are. Every
+    kernel writes its results into tensors allocated by actlab (``_new_output``: huge pages for 32 MB and more).
 
     A few formulas branch on ``torch.compiler.is_compiling()`` where the two ways of computing differ in cost: in
     a fused kernel a select (``torch.where``) is one instruction, while a clamp or maximum also checks for NaN
-    (``_step``, ``_one_if_positive``, ELU), and Sleef's float32 ``expm1`` and ``erfc`` are slow (``_expm1``, and
-    ``_normal_cdf_pdf`` for exact GELU); eager, the arithmetic forms and MKL's functions are the faster passes.
+    (``_step``, ``_one_if_positive``, ELU), and Sleef's ``expm1`` and ``erfc`` are slow (``_expm1``,
+    ``_expm1_by_squaring`` for tanh, and ``_normal_cdf_pdf`` for exact GELU); eager, the arithmetic forms and MKL's
+    functions are the faster passes, and the GELU tanh form takes a float64 exponential instead of a correction.
     And inductor computes a product once and reuses it, which turns the fused multiply-add that gives a product's
     rounding error into 0: compiled, ``_times_exactly`` forms the product in float64. Both ways agree to rounding
     (``test_compiled_path_matches_eager``).
