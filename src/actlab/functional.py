@@ -266,7 +266,8 @@ def _compute_dtype(tensors):
 
 def _chain(grad, slope):
     """Backward of y = f(x) when the forward saved f'(x): the chain rule, grad * f'(x). One multiplication, so
-    no chunks are needed unless a half-precision grad meets a float32 slope (computed in float32, rounded once)."""
+    no chunks are needed unless a half-precision grad meets a float32 slope (computed in float32, rounded once).
+    Into a _new_output tensor (huge pages at 16M elements)."""
     if grad.dtype != slope.dtype:
         return _chunked(_mul, grad, slope)
     return torch.mul(grad, slope, out=_new_output(grad, torch.broadcast_shapes(grad.shape, slope.shape), grad.dtype))
@@ -1393,9 +1394,9 @@ def _part(formula, part):
     its compiled graphs, and counts recompilations, per code object). "value": the formula's value alone;
     "grads": the incoming gradient times each local derivative, recomputed from the inputs; "slope": the same
     from the value (see _SLOPE_FROM_VALUE); "into": the whole formula (see _compiled_into_outputs). The first three
-    take the compute dtype, converts inside the kernel and rounds
-    the results once to the dtype of its first input; the compiler drops the part of the formula not used. The
-    results are written into ``out`` (given by the caller, see _new_output): the kernel stores straight into it."""
+    take the compute dtype, convert inside the kernel and round the results once to the dtype of their outputs;
+    the compiler drops the part of the formula not used. All write their results into ``out`` (given by the
+    caller, see _new_output): the kernel stores straight into it."""
     def value(x, *tensors, compute, out):
         return out.copy_(formula(x.to(compute), *(t.to(compute) for t in tensors))[0])
 
