@@ -491,11 +491,13 @@ def test_compiled_path_accuracy():
 
 
 @pytest.mark.slow
-def test_fast_inductor_converts():
+@pytest.mark.parametrize("simdlen", [None, 256], ids=["machine", "simdlen256"])
+def test_fast_inductor_converts(simdlen):
     """functional._fast_inductor_converts: the compiled kernels convert float32 <-> float64 with vector instructions
     (where inductor writes AVX2 or AVX-512 code; it fell back to ATen's element-by-element VecConvert), and give
     the same bits as eager: NaN, infinities, subnormals, float64 values that overflow or underflow float32 or lie
-    halfway between two float32 numbers, and a tail shorter than a vector."""
+    halfway between two float32 numbers, and a tail shorter than a vector. Also with inductor told to write 256-bit
+    code (AVX2 on an AVX-512 machine such as the project's)."""
     from torch._inductor import config, cpu_vec_isa
     from torch._inductor.utils import run_and_get_code
 
@@ -509,11 +511,12 @@ def test_fast_inductor_converts():
         y = (d * 1e10).to(torch.float32)
         return d.to(torch.float32), y, (y.to(torch.float64) / 3.0).to(torch.float32)
 
-    with config.patch(fx_graph_cache=False):
+    with config.patch({"fx_graph_cache": False, "cpp.simdlen": simdlen}):
+        torch._dynamo.reset()
         got, (code, *_) = run_and_get_code(torch.compile(fn, dynamic=False), x)
+        isa = cpu_vec_isa.pick_vec_isa()
     for g, ref in zip(got, fn(x)):
         assert torch.equal(g.view(torch.int32), ref.view(torch.int32))
-    isa = cpu_vec_isa.pick_vec_isa()
     if isinstance(isa, (cpu_vec_isa.VecAVX512, cpu_vec_isa.VecAVX2)):
         width = isa.bit_width()
         assert f"_mm{width}_cvtps_pd" in code and f"_mm{width}_cvtpd_ps" in code
