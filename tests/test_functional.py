@@ -628,7 +628,7 @@ def _thp_on_request():
 
 @pytest.mark.skipif(not _thp_on_request(), reason="Linux transparent huge pages (enabled: always or madvise)")
 def test_big_outputs_get_huge_pages():
-    """functional._new_output: a 64 MB result is written into 2 MB pages, so filling it costs a few dozen page
+    """functional._new_output: a 64 MB result is written into 2 MB pages, so filling it costs a few hundred page
     faults instead of 16384 (measured here: 544 with ACTLAB_HUGE_PAGES=1, the unaligned ends in 4 KB pages, against
     16385 with 0)."""
     import subprocess
