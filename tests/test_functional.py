@@ -467,10 +467,11 @@ def test_compiled_path_with_dynamic_shapes(name):
 
 @pytest.mark.slow
 def test_compiled_path_accuracy():
-    """tanh near 0 needs expm1, which inductor's CPU code computed as exp(x) - 1 (fixed by compiled()); the exact
-    GELU takes functional._normal_cdf_pdf (measured 4.74 ULP on this grid, 6.62 on bench_accuracy's; ~50 with
-    Sleef's erfc, whose rounding correction inductor's lost fused multiply-add undid); ELU and SELU use
-    functional._expm1's polynomial (measured 1.30 and 1.72 ULP; without its x^9 term, 2.86)."""
+    """tanh near 0 needs expm1: compiled in float32 it is functional._expm1_by_squaring (0.4995 ULP; inductor's
+    own expm1 was exp(x) - 1, fixed by compiled(), and Sleef's is slow); the exact GELU takes
+    functional._normal_cdf_pdf (measured 4.74 ULP on this grid, 6.62 on bench_accuracy's; ~50 with Sleef's erfc,
+    whose rounding correction inductor's lost fused multiply-add undid); ELU and SELU use functional._expm1's
+    polynomial (measured 1.30 and 1.72 ULP; without its x^9 term, 2.86)."""
     import numpy as np
     from actlab import numerics as N
 
