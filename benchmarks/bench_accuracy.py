@@ -10,6 +10,7 @@ differ in places (see its docstring).
 
     python benchmarks/bench_accuracy.py                  # float32, bfloat16 and float16, and compiled float32
     python benchmarks/bench_accuracy.py --dtypes float32 --dense 200001 --no-compile
+    python benchmarks/bench_accuracy.py --device cuda    # the same table on a GPU (CUDA's exp, log1p, erfc)
 """
 from __future__ import annotations
 
@@ -74,6 +75,13 @@ def compiled_path(fn):
     return run
 
 
+def on(device, fn):
+    """fn computing on ``device``: the inputs are moved there, the result back to the CPU."""
+    if device == "cpu":
+        return fn
+    return lambda *xs: fn(*(x.to(device) for x in xs)).cpu()
+
+
 def fmt(err):
     return "inf" if not np.isfinite(err) else (f"{err:.3g}" if err >= 1e4 else f"{err:.2f}")
 
@@ -85,13 +93,18 @@ def main(argv=None):
                    choices=["float32", "bfloat16", "float16"], help="dtypes (default: all three)")
     p.add_argument("--dense", type=int, default=40001, help="points of the dense grid (default: 40001)")
     p.add_argument("--no-compile", action="store_true", help="skip the compiled path's column")
+    p.add_argument("--device", default="cpu", help="where actlab and torch compute (default: cpu; e.g. cuda)")
     p.add_argument("--quick", action="store_true", help="float32 only, a 10001-point grid, no compile")
     args = p.parse_args(argv)
     if args.quick:
         args.dtypes, args.dense, args.no_compile = ["float32"], 10001, True
     dtypes = [getattr(torch, d) for d in args.dtypes]
 
-    print(f"torch {torch.__version__}; max ULP error over the sweep (dense grid of {args.dense} points on "
+    if args.device != "cpu" and (torch.device(args.device).type != "cuda" or not torch.cuda.is_available()):
+        p.error(f"--device {args.device}: no such device here (torch.cuda.is_available() is "
+                f"{torch.cuda.is_available()})")
+    where = "" if args.device == "cpu" else f" on {torch.cuda.get_device_name(args.device)}"
+    print(f"torch {torch.__version__}{where}; max ULP error over the sweep (dense grid of {args.dense} points on "
           "[-100, 100] + extremes, or the range named); references: mpmath at 40 digits\n")
     head = "| function | " + " | ".join(f"actlab {d} | torch {d}" for d in args.dtypes)
     print(head + ("" if args.no_compile else " | actlab compiled float32") + " |")
@@ -99,6 +112,7 @@ def main(argv=None):
     table = functions()
     jobs = tqdm(table.items(), desc="references", file=sys.stderr, leave=False)
     for label, (ref_name, ours, theirs, span) in jobs:
+        ours, theirs = on(args.device, ours), on(args.device, theirs)
         cells = []
         for dtype in dtypes:
             x = inputs(ref_name, dtype, args.dense, span)

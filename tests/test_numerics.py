@@ -52,6 +52,22 @@ def test_gelu_float32_on_minus10_10(name):
     assert err <= 4.0, f"{name}: {err:.2f} ULP at {where} (the docstring promises a few ULP)"
 
 
+def on_cuda(fn):
+    return lambda *xs: fn(*(x.cuda() for x in xs)).cpu()
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("name", FOUR_ULP + ["gelu", "gelu_tanh"])
+def test_float32_accuracy_on_cuda(name):
+    """The same targets on a CUDA GPU (its exp, log1p and erfc are CUDA's, not the CPU's): 4 ULP over the sweep,
+    and for GELU on [-10, 10]; GELU beyond it stays within 64."""
+    err, where = N.max_ulp(name, on_cuda(OURS[name]), F32, x=gelu_range() if name.startswith("gelu") else None)
+    assert err <= 4.0, f"{name} on CUDA: {err:.2f} ULP at {where}"
+    if name.startswith("gelu"):
+        err, where = N.max_ulp(name, on_cuda(OURS[name]), F32)
+        assert err <= 64.0, f"{name} on CUDA: {err:.2f} ULP at {where}"
+
+
 @pytest.mark.parametrize("name", ["gelu", "gelu_tanh", "gelu_sigmoid"])
 def test_gelu_finite_and_correctly_signed_beyond(name):
     x = N.sweep(F32)

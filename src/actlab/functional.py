@@ -1355,9 +1355,9 @@ def _fast_inductor_converts():
         from torch._inductor.codegen.cpp import CppVecKernel
     except ImportError:
         return
-    if getattr(CppVecKernel.get_to_dtype_expr, "_actlab_fix", False):
+    original = getattr(CppVecKernel, "get_to_dtype_expr", None)    # (another torch may name it otherwise)
+    if original is None or getattr(original, "_actlab_fix", False):
         return
-    original = CppVecKernel.get_to_dtype_expr
     names = {torch.float32: "float", torch.float64: "double"}
 
     def get_to_dtype_expr(self, src, dtype, src_dtype, rounding=False):
