@@ -29,6 +29,11 @@ def test_benchmark_dry_run_on_cpu():
         assert heading in out, heading
     rows = re.findall(r"^\| (swiglu|geglu|geglu_tanh) \| 2\^(10|11) \| (fused|eager) \|", out, re.M)
     assert len(rows) == 2 * 3 * 2 * 2  # dtypes x gates x sizes x impls
+    # targets: fused forward % of peak (do_bench, graph), a + b (do_bench, graph), verdicts, speedups, verdicts
+    num, verdicts = r"([\d.]+)", r"(met|MISSED) / (met|MISSED)"
+    targets = re.findall(rf"^\| (swiglu|geglu|geglu_tanh) \| 2\^1[01] \| {num} \| {num} \| {num} \| {num} "
+                         rf"\| {verdicts} \| {num}× \| {num}× \| {verdicts} \|", out, re.M)
+    assert len(targets) == 2 * 3 * 2, out[-3000:]
     acc = {(g, i): [float(v) for v in rest.split("|")[:3]]
            for g, i, rest in re.findall(r"^\| (swiglu|geglu|geglu_tanh) \| (fused|eager) \| ([^\n]+)$", out, re.M)}
     assert len(acc) == 6
@@ -55,6 +60,7 @@ def dry_run(argv):
         return (time.perf_counter() - t0) * 1e3
 
     bench.DEVICE, bench.bench_ms, bench.copy_gbps = "cpu", timer_ms, lambda rep_ms: 3000.0
+    bench.graph_ms = lambda fn: timer_ms(fn, 1)
     return bench.run(bench.parse_args(argv))
 
 

@@ -59,13 +59,31 @@ def on_cuda(fn):
 @pytest.mark.cuda
 @pytest.mark.parametrize("name", FOUR_ULP + ["gelu", "gelu_tanh"])
 def test_float32_accuracy_on_cuda(name):
-    """The same targets on a CUDA GPU (its exp, log1p and erfc are CUDA's, not the CPU's): 4 ULP over the sweep,
-    and for GELU on [-10, 10]; GELU beyond it stays within 64."""
+    """The targets on a CUDA GPU (its exp, log1p and erfc are CUDA's, not the CPU's): 4 ULP over the sweep; GELU on
+    [-10, 10] within 4 (tanh form) and 8 (exact: the issue asks 64), and within 64 beyond."""
     err, where = N.max_ulp(name, on_cuda(OURS[name]), F32, x=gelu_range() if name.startswith("gelu") else None)
-    assert err <= 4.0, f"{name} on CUDA: {err:.2f} ULP at {where}"
+    # the exact GELU: CUDA's erfcf is within 4 ULP (the CPU's 1), so 5.44 on an H100, within the issue's 64
+    assert err <= (8.0 if name == "gelu" else 4.0), f"{name} on CUDA: {err:.2f} ULP at {where}"
     if name.startswith("gelu"):
         err, where = N.max_ulp(name, on_cuda(OURS[name]), F32)
         assert err <= 64.0, f"{name} on CUDA: {err:.2f} ULP at {where}"
+
+
+@pytest.mark.parametrize("name", ["silu", "swish", "glu"])
+def test_times_sigmoid_exponential_in_float64(monkeypatch, name):
+    """The float64 exponential that _times_sigmoid takes on CUDA (functional._exp_neg_half_abs; with CUDA's expf
+    SiLU was 4.13 ULP on an H100), run here on the CPU: it changes the results, and they stay within 4 ULP and no
+    worse than with the float32 exponential."""
+    from actlab import functional as AF
+
+    params = {"beta": 1.5} if name == "swish" else {}
+    fn = (lambda x: actlab.swish(x, 1.5)) if name == "swish" else OURS[name]
+    x = torch.from_numpy(N.softmax_rows(F32) if name == "glu" else N.sweep(F32)).float()
+    y32, (err32, _) = fn(x), N.max_ulp(name, fn, F32, **params)
+    monkeypatch.setattr(AF, "_EXP_IN_FLOAT64", {"cpu", "cuda"})
+    y64, (err64, where) = fn(x), N.max_ulp(name, fn, F32, **params)
+    assert not torch.equal(y32, y64), "the float64 exponential was not taken"
+    assert err64 <= min(err32 + 0.01, 4.0), f"{name}: {err64:.2f} ULP at {where} (float32 exp: {err32:.2f})"
 
 
 @pytest.mark.parametrize("name", ["gelu", "gelu_tanh", "gelu_sigmoid"])
