@@ -401,10 +401,12 @@ def test_cuda_gates_use_triton_when_available():
 def test_compiled_path_matches_eager(name, dtype):
     """Every case through torch.compile (the forward kernel writes y alone; the backward recomputes the local
     derivatives from the saved inputs): the eager values and gradients, for a random gradient and for the
-    stride-0 one of y.sum(); calling again with the same shape compiles nothing new."""
+    stride-0 one of y.sum(); calling again with the same shape compiles nothing new; no graph breaks."""
     case = CASES[name]
     shape = (64, 34) if case.kind != "row" or case.dim else (34, 64)
     xs = make_inputs(case, shape, dtype)
+    breaks = torch._dynamo.utils.counters["graph_break"]
+    breaks_before = sum(breaks.values())
     token = AF._COMPILE.set({})
     try:
         y, grads, g = _run(case.ours, xs)
@@ -414,6 +416,7 @@ def test_compiled_path_matches_eager(name, dtype):
         assert len(AF._COMPILED_FORMULAS) == cached
     finally:
         AF._COMPILE.reset(token)
+    assert sum(breaks.values()) == breaks_before, f"graph breaks: {dict(breaks)}"
     y2, grads2, _ = _run(case.ours, xs)
     (ones2,) = torch.autograd.grad(case.ours(*xs).sum(), xs[:1])
     # in bfloat16 both round once from float32, where compiled and eager may differ in the last bits
@@ -435,9 +438,10 @@ CUDA_COMPILED = ["sigmoid", "tanh", "relu", "leaky_relu_neg", "elu", "selu", "so
     (n, torch.bfloat16) for n in ("sigmoid", "gelu_tanh", "softmax", "swiglu")], ids=str)
 def test_compiled_path_on_cuda(monkeypatch, name, dtype):
     """The compiled path on CUDA tensors (inductor writes Triton kernels; the outputs come from _new_output, which
-    gives no huge pages there): the values and gradients of the eager CPU path, on the GPU, with nothing compiled
-    again on a second call. The gates go through the compiled formulas, not the fused kernels
-    (ACTLAB_DISABLE_TRITON)."""
+    gives no huge pages there): the values and gradients of the eager CPU path, on the GPU, each part one graph
+    (no graph break), nothing compiled again on a second call. The gates go through the compiled formulas, not
+    the fused kernels (ACTLAB_DISABLE_TRITON). (With torch 2.11, float() of an _Exact broke gelu_sigmoid's
+    graph, and its resumed half compiled again on every call.)"""
     monkeypatch.setenv("ACTLAB_DISABLE_TRITON", "1")
     case = CASES[name]
     shape = (64, 34) if case.kind != "row" or case.dim else (34, 64)
@@ -446,7 +450,8 @@ def test_compiled_path_on_cuda(monkeypatch, name, dtype):
     xs_cuda = [x.detach().cuda().requires_grad_() for x in xs]
     parts, compile_ = [], AF._compile
     monkeypatch.setattr(AF, "_compile", lambda fn, options, part: parts.append(part) or compile_(fn, options, part))
-    frames = torch._dynamo.utils.counters["frames"]
+    frames, breaks = torch._dynamo.utils.counters["frames"], torch._dynamo.utils.counters["graph_break"]
+    breaks_before = sum(breaks.values())
     token = AF._COMPILE.set({})
     try:
         y = case.ours(*xs_cuda)
@@ -456,6 +461,7 @@ def test_compiled_path_on_cuda(monkeypatch, name, dtype):
     finally:
         AF._COMPILE.reset(token)
     assert parts, "the compiled path was not taken"
+    assert sum(breaks.values()) == breaks_before, f"graph breaks: {dict(breaks)}"
     assert frames["ok"] == compiled, "a second call with the same shape compiled again"
     assert torch.equal(y2, y)
     assert y.device.type == "cuda" and y.dtype == dtype and all(gr.dtype == dtype for gr in grads)

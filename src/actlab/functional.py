@@ -429,7 +429,8 @@ def _times_exactly(x, c):
     if torch.compiler.is_compiling() and x.dtype == torch.float32:
         # inductor computes c x once and reuses it, so the fused multiply-add below would give r = 0 (compiled
         # swish was within 64 ULP): the product in float64 instead, exact to 2^-53 relative
-        exact = x.double() * (c.double() if isinstance(c, Tensor) else float(c))
+        # (c.float, not float(c): dynamo of torch 2.11 breaks the graph at float() of an _Exact)
+        exact = x.double() * (c.double() if isinstance(c, Tensor) else c.float if isinstance(c, _Exact) else c)
         v = exact.float()
         return v, _finite_or_unused((exact - v.double()).float())
     if isinstance(c, Tensor):
@@ -782,8 +783,11 @@ def _glu_backward(grad, da, db, dim, out=_NO_OUT):
     if out[0] is None:
         return torch.cat([grad * da, grad * db], dim)
     half = da.shape[dim]                            # (compiled, a cat into out was a cat and a copy)
-    torch.mul(grad, da, out=out[0].narrow(dim, 0, half))
-    torch.mul(grad, db, out=out[0].narrow(dim, half, half))
+    for o, d in ((out[0].narrow(dim, 0, half), da), (out[0].narrow(dim, half, half), db)):
+        if torch.compiler.is_compiling():           # dynamo breaks the graph at a non-contiguous out=
+            o.copy_(grad * d)
+        else:
+            torch.mul(grad, d, out=o)
     return out[0]
 
 
