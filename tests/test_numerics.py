@@ -69,21 +69,24 @@ def test_float32_accuracy_on_cuda(name):
         assert err <= 64.0, f"{name} on CUDA: {err:.2f} ULP at {where}"
 
 
-@pytest.mark.parametrize("name", ["silu", "swish", "glu"])
-def test_times_sigmoid_exponential_in_float64(monkeypatch, name):
-    """The float64 exponential that _times_sigmoid takes on CUDA (functional._exp_neg_half_abs; with CUDA's expf
-    SiLU was 4.13 ULP on an H100), run here on the CPU: it changes the results, and they stay within 4 ULP and no
-    worse than with the float32 exponential."""
+@pytest.mark.parametrize("name", ["sigmoid", "silu", "swish", "glu"])
+def test_exponential_in_float64(monkeypatch, name):
+    """The float64 exponential that _sigmoid and _times_sigmoid take on CUDA (functional._exp_neg_abs; with CUDA's
+    expf SiLU was 4.13 ULP on an H100, and sigmoid 2.65 against torch's 2.38), run here on the CPU: it changes
+    the results, and they stay within 4 ULP and at least as accurate as torch's. (The rest of these formulas is
+    IEEE arithmetic, rounded alike on both devices: SiLU was 3.82 on the H100 with it, as here.)"""
     from actlab import functional as AF
 
     params = {"beta": 1.5} if name == "swish" else {}
-    fn = (lambda x: actlab.swish(x, 1.5)) if name == "swish" else OURS[name]
+    ours = (lambda x: actlab.swish(x, 1.5)) if name == "swish" else OURS[name]
+    theirs = (lambda x: x * torch.sigmoid(1.5 * x)) if name == "swish" else TORCH[name]
     x = torch.from_numpy(N.softmax_rows(F32) if name == "glu" else N.sweep(F32)).float()
-    y32, (err32, _) = fn(x), N.max_ulp(name, fn, F32, **params)
+    y32 = ours(x)
     monkeypatch.setattr(AF, "_EXP_IN_FLOAT64", {"cpu", "cuda"})
-    y64, (err64, where) = fn(x), N.max_ulp(name, fn, F32, **params)
+    y64, (err, where) = ours(x), N.max_ulp(name, ours, F32, **params)
     assert not torch.equal(y32, y64), "the float64 exponential was not taken"
-    assert err64 <= min(err32 + 0.01, 4.0), f"{name}: {err64:.2f} ULP at {where} (float32 exp: {err32:.2f})"
+    assert err <= 4.0, f"{name}: {err:.2f} ULP at {where}"
+    assert err <= N.max_ulp(name, theirs, F32, **params)[0], f"{name}: {err:.2f} ULP, less accurate than torch"
 
 
 @pytest.mark.parametrize("name", ["gelu", "gelu_tanh", "gelu_sigmoid"])
