@@ -167,8 +167,8 @@ def measure(impls, name, dtype, log2n, rep_ms, graph=True):
     g = torch.randn(n, device=DEVICE, generator=gen).to(dtype)
     rows = {}
     for impl, op in impls.items():
-        # one untimed forward+backward first: do_bench sizes its repetitions from five timed calls, and a first
-        # call that compiles a kernel (each gate and dtype has its own) made it time a single call, 3x too slow
+        # one untimed forward+backward first, so that no kernel compiles (each gate and dtype has its own) inside
+        # the five calls from which do_bench sizes its repetitions
         op(a, b).backward(g)
         a.grad = b.grad = None
         torch.cuda.synchronize()

@@ -17,7 +17,7 @@
 #   4. benchmarks/bench_gpu_glu.py: time, bandwidth, memory, accuracy, block-size sweep (markdown tables)
 #   5. benchmarks/bench_accuracy.py --device cuda: max ULP of every function on the GPU, actlab against
 #      torch, float32 and bfloat16, and the compiled path in float32
-# Without a GPU, steps 2-4 run what needs no GPU and skip (or say so) for the rest.
+# Without a GPU, steps 2-5 run what needs no GPU and skip (or say so) for the rest.
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-/tmp}"
