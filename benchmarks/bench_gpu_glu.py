@@ -11,6 +11,8 @@ For SwiGLU, GeGLU (exact) and GeGLU (tanh), at a few sizes in bfloat16 and float
   torch's ``a + b``, which moves the forward's bytes with no arithmetic (what any kernel can reach there);
 * memory: what autograd holds from forward to backward (output + saved tensors) and the peak above the
   inputs during forward+backward (``torch.cuda.max_memory_allocated``);
+* host time per call: eager, fused and ``actlab.swiglu`` on small tensors, and each piece of the fused path
+  (checks, device context, allocation, the two Triton launches), timed on the CPU's clock;
 * float32 accuracy on [-10, 10] (max ulp against float64), and a small block-size sweep of the fused kernels.
 
 Targets (issue 2): fused forward >= 85 % of peak HBM bandwidth; fused forward+backward >= 1.6x torch eager.
@@ -20,6 +22,7 @@ Targets (issue 2): fused forward >= 85 % of peak HBM bandwidth; fused forward+ba
 """
 
 import argparse
+import contextlib
 import math
 import sys
 import time
@@ -194,6 +197,73 @@ def fwd_bwd(op, a, b, g):
     op(a, b).backward(g)
 
 
+def host_us(fn, calls):
+    """Host time per call of ``fn``, in microseconds: ``calls`` calls timed on the CPU's clock with no
+    synchronization between them (on tensors small enough that the GPU keeps up, this is what Python, autograd,
+    the checks and the launches cost the host); median of 5 such loops."""
+    fn()
+    torch.cuda.synchronize()
+    loops = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        loops.append((time.perf_counter() - t0) / calls * 1e6)
+        torch.cuda.synchronize()
+    return sorted(loops)[len(loops) // 2]
+
+
+def host_overhead(dtype, calls, log2n=12):
+    """(label, µs) rows: the host time of each way to call SwiGLU, then of each piece of the fused path, on
+    2^log2n elements (``calls`` per timed loop, see host_us). At 2^24 the fused kernels take about 0.1 ms on an
+    H100, and timed as Python calls the fused path missed the speedup target there (host-bound): these rows say
+    where the host's time goes."""
+    tg = triton_glu()
+    n = 2**log2n
+    a = torch.randn(n, device=DEVICE).to(dtype).requires_grad_(True)
+    b = torch.randn(n, device=DEVICE).to(dtype).requires_grad_(True)
+    g = torch.randn(n, device=DEVICE).to(dtype)
+    out, da, db = torch.empty_like(g), torch.empty_like(g), torch.empty_like(g)
+    ad, bd = a.detach(), b.detach()
+
+    def fwd_bwd(op):
+        def run():
+            a.grad = b.grad = None
+            op(a, b).backward(g)
+        return run
+
+    calls_of = {
+        "eager F.silu(a) * b: forward": lambda: F.silu(a) * b,
+        "eager: forward+backward": fwd_bwd(lambda x, y: F.silu(x) * y),
+        "fused tg.swiglu: forward": lambda: tg.swiglu(a, b),
+        "fused: forward+backward": fwd_bwd(tg.swiglu),
+    }
+    try:
+        import actlab
+    except ImportError:
+        pass
+    else:
+        calls_of["actlab.swiglu (its checks, then the fused path): forward+backward"] = fwd_bwd(actlab.swiglu)
+    dev = a.device
+    calls_of.update({
+        "piece: tg._check": lambda: tg._check("swiglu", a, b),
+        "piece: tg.is_available()": tg.is_available,
+        "piece: torch.cuda.device(dev), entered and left": lambda: _enter_exit(dev),
+        "piece: torch.empty of the output": lambda: torch.empty(a.shape, dtype=a.dtype, device=dev),
+        "piece: tg._launch of the forward kernel": lambda: tg._launch(tg._glu_fwd_kernel, n, ad, bd, out,
+                                                                      kind=tg.SILU),
+        "piece: tg._launch of the backward kernel": lambda: tg._launch(tg._glu_bwd_kernel, n, g, ad, bd, da, db,
+                                                                       kind=tg.SILU),
+        "piece: torch.add(a, b, out=...), one ATen launch": lambda: torch.add(ad, bd, out=out),
+    })
+    return [(label, host_us(fn, calls)) for label, fn in calls_of.items()]
+
+
+def _enter_exit(dev):
+    with torch.cuda.device(dev) if dev.type == "cuda" else contextlib.nullcontext():   # (as tg._launch)
+        pass
+
+
 def ulp32(ref):
     _, e = torch.frexp(ref.abs().clamp_min(torch.finfo(torch.float32).tiny))
     return torch.ldexp(torch.ones_like(ref), e - 24)
@@ -305,6 +375,7 @@ def parse_args(argv=None):
     p.add_argument("--acc-points", type=int, default=2**20 + 1, help="points of the accuracy sweep of [-10, 10]")
     p.add_argument("--no-sweep", action="store_true", help="skip the block-size sweep")
     p.add_argument("--no-graph", action="store_true", help="skip the CUDA-graph timings (the kernels alone)")
+    p.add_argument("--host-calls", type=int, default=200, help="calls per timed loop of the host-time table")
     return p.parse_args(argv)
 
 
@@ -369,6 +440,13 @@ def run(args):
         for (dname, name), s in compile_s.items():
             print(f"| {name} | {dname} | {s:.1f} |")
         print()
+
+    print("## host time per call (µs, 2^12 elements, no synchronization between calls; see host_overhead)\n")
+    print("| call | " + " | ".join(args.dtypes) + " |\n|---|" + "---:|" * len(args.dtypes))
+    per_dtype = [host_overhead(DTYPES[dname], args.host_calls) for dname in args.dtypes]
+    for i, (label, _) in enumerate(per_dtype[0]):
+        print(f"| {label} | " + " | ".join(f"{rows[i][1]:.1f}" for rows in per_dtype) + " |")
+    print()
 
     print("## float32 accuracy: max ulp against float64 (b = g = 1)\n")
     print("| gate | impl | act, [-10, 10] | act, [-10, -5] | d/da, [-10, -5] |\n|---|---|---:|---:|---:|")

@@ -19,14 +19,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_benchmark_dry_run_on_cpu():
     env = dict(os.environ, TRITON_INTERPRET="1")
-    args = ["--sizes", "10", "11", "--dtypes", "bf16", "fp32", "--no-compile", "--rep-ms", "1", "--acc-points", "20001"]
+    args = ["--sizes", "10", "11", "--dtypes", "bf16", "fp32", "--no-compile", "--rep-ms", "1", "--acc-points", "20001",
+            "--host-calls", "2"]
     proc = subprocess.run([sys.executable, __file__, *args], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
     for heading in ["## bf16: time", "## fp32: time", "## bf16 targets", "## fp32 targets",
-                    "## float32 accuracy", "## fused block-size sweep"]:
+                    "## host time per call", "## float32 accuracy", "## fused block-size sweep"]:
         assert heading in out, heading
+    # host time: 5 ways to call it and 7 pieces of the fused path, a time per dtype in each row
+    host = re.findall(r"^\| ((?:piece: )?[^|]+?) \| ([\d.]+) \| ([\d.]+) \|$", out, re.M)
+    assert [label for label, _, _ in host][::6] == ["eager F.silu(a) * b: forward", "piece: tg.is_available()"], host
+    assert len(host) == 12 and all(float(us) > 0 for _, *both in host for us in both), host
     rows = re.findall(r"^\| (swiglu|geglu|geglu_tanh) \| 2\^(10|11) \| (fused|eager) \|", out, re.M)
     assert len(rows) == 2 * 3 * 2 * 2  # dtypes x gates x sizes x impls
     # targets: fused forward % of peak (do_bench, graph), a + b (do_bench, graph), verdicts, speedups, verdicts
