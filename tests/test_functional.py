@@ -515,8 +515,8 @@ def test_compiled_path_with_dynamic_shapes(name):
 
 @pytest.mark.slow
 def test_compiled_path_accuracy():
-    """tanh near 0 needs expm1: compiled in float32 it is functional._expm1_by_squaring (0.4995 ULP; inductor's
-    own expm1 was exp(x) - 1, fixed by compiled(), and Sleef's is slow); the exact GELU takes
+    """tanh near 0 needs expm1 or its equivalent: compiled in float32 it is functional._tanh_by_continued_fraction
+    (0.4995 ULP; inductor's own expm1 was exp(x) - 1, fixed by compiled(), and Sleef's is slow); the exact GELU takes
     functional._normal_cdf_pdf (measured 4.74 ULP on this grid, 6.62 on bench_accuracy's; ~50 with Sleef's erfc,
     whose rounding correction inductor's lost fused multiply-add undid); ELU and SELU use functional._expm1's
     polynomial (measured 1.30 and 1.72 ULP; without its x^9 term, 2.86)."""
@@ -525,7 +525,7 @@ def test_compiled_path_accuracy():
 
     x = N.sweep(torch.float32, n_dense=2001, lo=-1, hi=1)
     x = x[np.abs(x) <= 1]
-    assert N.max_ulp("tanh", AF.compiled("tanh"), x=x)[0] <= 0.501     # (functional._expm1_by_squaring)
+    assert N.max_ulp("tanh", AF.compiled("tanh"), x=x)[0] <= 0.501     # (functional._tanh_by_continued_fraction)
     assert N.max_ulp("tanh", AF.compiled("tanh"), x=N.sweep(torch.float32))[0] <= 0.501
     g = N.sweep(torch.float32, n_dense=4001, lo=-10, hi=10)
     g = g[np.abs(g) <= 10]
