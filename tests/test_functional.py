@@ -574,6 +574,27 @@ def test_fast_inductor_converts(simdlen):
         assert "_cvtps_pd" not in code
 
 
+def test_graph_cache_off_while_codegen_is_patched(monkeypatch):
+    """Inductor's FX graph cache does not key on actlab's codegen patches, so a kernel it kept from a process without
+    them could come back. functional._compile turns the cache off for actlab's formulas while either patch is in
+    place: the expm1 fix, or the fast conversions (also when this torch no longer needs the first), and leaves it
+    on when neither is."""
+    seen = []
+    monkeypatch.setattr(torch, "compile", lambda fn, **options: seen.append(options) or fn)
+    monkeypatch.setattr(AF, "_fix_inductor_expm1", lambda: False)
+
+    def options_for(fast_converts):
+        monkeypatch.setattr(AF, "_COMPILED_FORMULAS", {})
+        monkeypatch.setenv("ACTLAB_FAST_CONVERTS", fast_converts)
+        AF._compile(AF._tanh, {"dynamic": False}, "value")
+        return seen[-1]
+
+    assert options_for("1") == {"dynamic": False, "options": {"fx_graph_cache": False}}
+    assert options_for("0") == {"dynamic": False}
+    monkeypatch.setattr(AF, "_fix_inductor_expm1", lambda: True)
+    assert options_for("0") == {"dynamic": False, "options": {"fx_graph_cache": False}}
+
+
 # ------------------------------------------------------------------------------------------ MKL first-call race
 _FIRST_CALLS = """
 import sys, torch

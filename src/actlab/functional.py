@@ -1390,15 +1390,15 @@ def _fast_inductor_converts():
     (``vcvtps2pd``/``vcvtpd2ps``: the same rounding as the scalar cast, so the same results). Only for kernels
     whose float32 vector is one AVX2 or AVX-512 register; everything else as inductor writes it. Affects every
     torch.compile in the process, from the first compiled actlab call on (``tests/test_functional.py::
-    test_fast_inductor_converts`` checks the code and the bits)."""
+    test_fast_inductor_converts`` checks the code and the bits). Returns whether the conversions are patched."""
     try:
         from torch._inductor import cpu_vec_isa
         from torch._inductor.codegen.cpp import CppVecKernel
     except ImportError:
-        return
+        return False
     original = getattr(CppVecKernel, "get_to_dtype_expr", None)    # (another torch may name it otherwise)
     if original is None or getattr(original, "_actlab_fix", False):
-        return
+        return original is not None
     names = {torch.float32: "float", torch.float64: "double"}
 
     def get_to_dtype_expr(self, src, dtype, src_dtype, rounding=False):
@@ -1412,6 +1412,7 @@ def _fast_inductor_converts():
 
     get_to_dtype_expr._actlab_fix = True
     CppVecKernel.get_to_dtype_expr = get_to_dtype_expr
+    return True
 
 
 def _compile(fn, options, part):
@@ -1422,9 +1423,12 @@ def _compile(fn, options, part):
     constants = part != "into"
     key = (base, part, tuple(sorted(bound.items())) if constants else (), tuple(sorted(options.items(), key=str)))
     if key not in _COMPILED_FORMULAS:
+        patched = _fix_inductor_expm1()
         if os.environ.get("ACTLAB_FAST_CONVERTS", "1") != "0":
-            _fast_inductor_converts()
-        if _fix_inductor_expm1() and "mode" not in options:       # torch.compile takes a mode or options
+            patched = _fast_inductor_converts() or patched
+        # inductor's graph cache does not key on these patches: a kernel it kept from a process without them
+        # could come back (with the expm1 bug, or the slow conversions)
+        if patched and "mode" not in options:       # (torch.compile takes a mode or options)
             options = {**options, "options": {"fx_graph_cache": False, **options.get("options", {})}}
         _COMPILED_FORMULAS[key] = torch.compile(_part(fn if constants else base, part), **options)
     return partial(_COMPILED_FORMULAS[key], **bound) if bound and not constants else _COMPILED_FORMULAS[key]
