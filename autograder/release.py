@@ -413,6 +413,11 @@ def _validate(path: str, invert: bool, slug: str) -> Validation:
         shutil.copyfile(path, copy_path)
         config = nbgrader_config(Path(tmp) / "course")
         config.Validator.invert = invert
+        # the kernel on Unix sockets in this folder, not on TCP ports: with several validations at once, a port
+        # that jupyter_client found free could be taken by another kernel before this one bound it (in CI:
+        # "ZMQError: Address already in use", then "Kernel died before replying to kernel_info")
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = str(Path(tmp) / "kernel")
         results = Validator(config=config).validate(str(copy_path))
     lines = []
     for key in ("type_changed", "changed", "failed", "passed"):
