@@ -244,6 +244,7 @@ def host_overhead(dtype, calls, log2n=12):
         pass
     else:
         calls_of["actlab.swiglu (its checks, then the fused path): forward+backward"] = fwd_bwd(actlab.swiglu)
+    calls_of["floor: an autograd.Function that launches nothing, forward+backward"] = fwd_bwd(_NoKernels.apply)
     dev = a.device
     calls_of.update({
         "piece: tg._check": lambda: tg._check("swiglu", a, b),
@@ -257,6 +258,21 @@ def host_overhead(dtype, calls, log2n=12):
         "piece: torch.add(a, b, out=...), one ATen launch": lambda: torch.add(ad, bd, out=out),
     })
     return [(label, host_us(fn, calls)) for label, fn in calls_of.items()]
+
+
+class _NoKernels(torch.autograd.Function):
+    """The host floor of any autograd.Function: saves both inputs, returns an uninitialized output, and its
+    backward hands the incoming gradient back twice (no kernel launched)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return torch.empty(a.shape, dtype=a.dtype, device=a.device)
+
+    @staticmethod
+    def backward(ctx, grad):
+        ctx.saved_tensors
+        return grad, grad
 
 
 def _enter_exit(dev):

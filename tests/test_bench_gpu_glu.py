@@ -28,10 +28,14 @@ def test_benchmark_dry_run_on_cpu():
     for heading in ["## bf16: time", "## fp32: time", "## bf16 targets", "## fp32 targets",
                     "## host time per call", "## float32 accuracy", "## fused block-size sweep"]:
         assert heading in out, heading
-    # host time: 5 ways to call it and 7 pieces of the fused path, a time per dtype in each row
-    host = re.findall(r"^\| ((?:piece: )?[^|]+?) \| ([\d.]+) \| ([\d.]+) \|$", out, re.M)
-    assert [label for label, _, _ in host][::6] == ["eager F.silu(a) * b: forward", "piece: tg.is_available()"], host
-    assert len(host) == 12 and all(float(us) > 0 for _, *both in host for us in both), host
+    # host time: 5 ways to call it, the floor of an autograd.Function and 7 pieces of the fused path, a time per
+    # dtype in each row
+    host = re.findall(r"^\| ([^|]+?) \| ([\d.]+) \| ([\d.]+) \|$", out, re.M)
+    labels = [label for label, _, _ in host]
+    assert labels[::5] == ["eager F.silu(a) * b: forward",
+                           "floor: an autograd.Function that launches nothing, forward+backward",
+                           "piece: tg._launch of the forward kernel"], host
+    assert len(host) == 13 and all(float(us) > 0 for _, *both in host for us in both), host
     rows = re.findall(r"^\| (swiglu|geglu|geglu_tanh) \| 2\^(10|11) \| (fused|eager) \|", out, re.M)
     assert len(rows) == 2 * 3 * 2 * 2  # dtypes x gates x sizes x impls
     # targets: fused forward % of peak (do_bench, graph), a + b (do_bench, graph), verdicts, speedups, verdicts
