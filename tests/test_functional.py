@@ -595,6 +595,33 @@ def test_graph_cache_off_while_codegen_is_patched(monkeypatch):
     assert options_for("0") == {"dynamic": False, "options": {"fx_graph_cache": False}}
 
 
+def test_graph_cache_off_with_a_mode_and_only_for_inductor(monkeypatch):
+    """torch.compile takes a mode or inductor options: a mode becomes its options, so that the graph cache goes off
+    with it too (compiled("gelu", mode="max-autotune-no-cudagraphs")); other backends get no inductor options
+    (they would warn that they ignore them); a mode and options both given are left for torch.compile to refuse."""
+    seen = []
+    monkeypatch.setattr(torch, "compile", lambda fn, **options: seen.append(options) or fn)
+    monkeypatch.setattr(AF, "_fix_inductor_expm1", lambda: True)
+
+    def options_for(**options):
+        monkeypatch.setattr(AF, "_COMPILED_FORMULAS", {})
+        AF._compile(AF._tanh, options, "value")
+        return seen[-1]
+
+    assert options_for(mode="max-autotune-no-cudagraphs") == {
+        "options": {"max_autotune": True, "coordinate_descent_tuning": True, "fx_graph_cache": False}}
+    assert options_for(mode="default", dynamic=True) == {"dynamic": True, "options": {"fx_graph_cache": False}}
+    assert options_for(options={"fx_graph_cache": True}) == {"options": {"fx_graph_cache": True}}  # the caller's say
+    assert options_for(backend="eager") == {"backend": "eager"}
+    assert options_for(backend="inductor", mode="reduce-overhead") == {
+        "backend": "inductor", "options": {"triton.cudagraphs": True, "fx_graph_cache": False}}
+    both = {"mode": "max-autotune", "options": {"max_autotune": False}}
+    assert options_for(**both) == both
+    monkeypatch.undo()  # the real torch.compile
+    with pytest.raises(RuntimeError, match="mode or options"):
+        AF._compile(AF._tanh, both, "value")
+
+
 # ------------------------------------------------------------------------------------------ MKL first-call race
 _FIRST_CALLS = """
 import sys, torch

@@ -1421,17 +1421,37 @@ def _compile(fn, options, part):
     per parameter value. "into" passes them through (a tensor beta of Swish, a dim)."""
     base, bound = (fn.func, fn.keywords) if isinstance(fn, partial) else (fn, {})
     constants = part != "into"
-    key = (base, part, tuple(sorted(bound.items())) if constants else (), tuple(sorted(options.items(), key=str)))
+    key = (base, part, tuple(sorted(bound.items())) if constants else (), _frozen(options))
     if key not in _COMPILED_FORMULAS:
         patched = _fix_inductor_expm1()
         if os.environ.get("ACTLAB_FAST_CONVERTS", "1") != "0":
             patched = _fast_inductor_converts() or patched
         # inductor's graph cache does not key on these patches: a kernel it kept from a process without them
         # could come back (with the expm1 bug, or the slow conversions)
-        if patched and "mode" not in options:       # (torch.compile takes a mode or options)
-            options = {**options, "options": {"fx_graph_cache": False, **options.get("options", {})}}
+        if patched and options.get("backend", "inductor") == "inductor":
+            options = _without_graph_cache(options)
         _COMPILED_FORMULAS[key] = torch.compile(_part(fn if constants else base, part), **options)
     return partial(_COMPILED_FORMULAS[key], **bound) if bound and not constants else _COMPILED_FORMULAS[key]
+
+
+def _frozen(options):
+    """torch.compile's keyword arguments as a dictionary key (inductor's ``options`` are a dict themselves)."""
+    return tuple(sorted(((k, _frozen(v) if isinstance(v, dict) else v) for k, v in options.items()), key=str))
+
+
+def _without_graph_cache(options):
+    """torch.compile's keyword arguments with inductor's ``fx_graph_cache`` off. torch.compile takes a mode or
+    inductor options, not both: a mode becomes the options it stands for (``list_mode_options``, as torch.compile
+    itself applies it). Both given are passed on as they are, for torch.compile to refuse."""
+    if "mode" in options and "options" in options:
+        return options
+    from torch._inductor import list_mode_options
+
+    options = dict(options)
+    mode = options.pop("mode", None)
+    implied = list_mode_options(mode, options.get("dynamic")) if mode else {}
+    options["options"] = {**implied, "fx_graph_cache": False, **options.get("options", {})}
+    return options
 
 
 def _part(formula, part):
