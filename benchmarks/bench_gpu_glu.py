@@ -13,7 +13,8 @@ For SwiGLU, GeGLU (exact) and GeGLU (tanh), at a few sizes in bfloat16 and float
   inputs during forward+backward (``torch.cuda.max_memory_allocated``);
 * host time per call: eager, fused and ``actlab.swiglu`` on small tensors, and each piece of the fused path
   (checks, device context, allocation, the two Triton launches), timed on the CPU's clock;
-* float32 accuracy on [-10, 10] (max ulp against float64), and a small block-size sweep of the fused kernels.
+* float32 accuracy on [-10, 10] (max ulp against float64), and a sweep of the fused kernels' BLOCK and num_warps
+  (each kernel alone, all three gates).
 
 Targets (issue 2): fused forward >= 85 % of peak HBM bandwidth; fused forward+backward >= 1.6x torch eager.
 
@@ -317,27 +318,37 @@ def accuracy(impls, name, points):
     return res
 
 
-def sweep(name, dtype, log2n, rep_ms, configs):
+SWEEP_CONFIGS = [(1024, 4), (512, 4), (1024, 8), (2048, 4), (2048, 8), (4096, 8), (4096, 16)]  # first: the default
+
+
+def sweep(dtype, log2n, rep_ms, use_graph, configs=SWEEP_CONFIGS):
+    """(kernel, gate, [GB/s per (BLOCK, num_warps)], a + b GB/s) rows: each fused kernel launched directly with
+    each configuration, timed as the kernel alone (graph_ms; do_bench with --no-graph or where CUDA graphs fail),
+    next to torch's a + b for the forward's bytes. The forward moves 3 N elements, the backward 5 N (it reads g,
+    a and b and writes da and db)."""
     tg = triton_glu()
-    op = fused_ops()[name]
     n = 2**log2n
-    a = torch.randn(n, device=DEVICE).to(dtype).requires_grad_(True)
-    b = torch.randn(n, device=DEVICE).to(dtype).requires_grad_(True)
-    g = torch.randn(n, device=DEVICE).to(dtype)
-    saved = tg.BLOCK, tg.NUM_WARPS
-    out = []
-    try:
-        for block, warps in configs:
-            tg.BLOCK, tg.NUM_WARPS = block, warps
-            op(a, b).backward(g)        # compile this configuration untimed (see measure)
-            a.grad = b.grad = None
-            torch.cuda.synchronize()
-            fwd = bench_ms(lambda: op(a, b), rep_ms)
-            fb = bench_ms(lambda: op(a, b).backward(g), rep_ms, grad_to_none=[a, b])
-            out.append((block, warps, fwd, fb))
-    finally:
-        tg.BLOCK, tg.NUM_WARPS = saved
-    return out
+    a, b, g = (torch.randn(n, device=DEVICE).to(dtype) for _ in range(3))
+    out, da, db = torch.empty_like(a), torch.empty_like(a), torch.empty_like(a)
+    size = a.element_size()
+
+    def timed(fn):
+        fn()                            # compile this configuration untimed
+        torch.cuda.synchronize()
+        return (use_graph and graph_ms(fn)) or bench_ms(fn, rep_ms)
+
+    add_gbps = 3 * n * size / timed(lambda: torch.add(a, b, out=out)) / 1e6
+    rows = []
+    for kernel, tensors, nbytes in ((tg._glu_fwd_kernel, (a, b, out), 3 * n * size),
+                                    (tg._glu_bwd_kernel, (g, a, b, da, db), 5 * n * size)):
+        for gate, kind in (("swiglu", tg.SILU), ("geglu", tg.GELU), ("geglu_tanh", tg.GELU_TANH)):
+            def launch(block, warps):
+                return lambda: kernel[(-(-n // block),)](*tensors, n, KIND=kind, WIDE=dtype == torch.float32,
+                                                         BLOCK=block, num_warps=warps, enable_fp_fusion=True)
+            gbps = [nbytes / timed(launch(block, warps)) / 1e6 for block, warps in configs]
+            rows.append(("forward" if kernel is tg._glu_fwd_kernel else "backward", gate, gbps,
+                         add_gbps if kernel is tg._glu_fwd_kernel else None))
+    return rows
 
 
 def print_tables(dname, results, peak):
@@ -475,17 +486,17 @@ def run(args):
     print()
 
     if not args.no_sweep:
-        configs = [(1024, 4), (2048, 4), (4096, 8), (512, 4)]  # the first is the module's default
-        print("## fused block-size sweep: swiglu, smallest and largest size, GB/s (fwd 3N, fwd+bwd 8N)\n")
-        print("| dtype | N | BLOCK | num_warps | fwd GB/s | fwd % peak | fwd+bwd GB/s | fwd+bwd % peak |")
-        print("|---|---|---:|---:|---:|---:|---:|---:|")
-        for dname in args.dtypes:
-            size = torch.finfo(DTYPES[dname]).bits // 8
-            for log2n in sorted({min(args.sizes), max(args.sizes)}):
-                for block, warps, fwd, fb in sweep("swiglu", DTYPES[dname], log2n, args.rep_ms, configs):
-                    bf, bfb = 3 * 2**log2n * size / fwd / 1e6, 8 * 2**log2n * size / fb / 1e6
-                    print(f"| {dname} | 2^{log2n} | {block} | {warps} | {bf:.0f} | {100 * bf / peak:.1f} | {bfb:.0f} "
-                          f"| {100 * bfb / peak:.1f} |")
+        swept = [(dname, log2n, sweep(DTYPES[dname], log2n, args.rep_ms, not args.no_graph))
+                 for dname in args.dtypes for log2n in sorted({min(args.sizes), max(args.sizes)})]
+        how = "do_bench" if args.no_graph or _GRAPH_FAILED else "CUDA graph"
+        print(f"## fused kernels by BLOCK / num_warps: % of peak, the kernel alone ({how}), smallest and largest "
+              f"size (forward 3N, backward 5N; the first column is the module's default)\n")
+        print("| dtype | N | kernel | gate | " + " | ".join(f"{b} / {w}" for b, w in SWEEP_CONFIGS) + " | a + b |")
+        print("|---|---|---|---|" + "---:|" * (len(SWEEP_CONFIGS) + 1))
+        for dname, log2n, rows in swept:
+            for kernel, gate, gbps, add in rows:
+                cells = [f"{100 * x / peak:.1f}" for x in gbps] + [f"{100 * add / peak:.1f}" if add else "-"]
+                print(f"| {dname} | 2^{log2n} | {kernel} | {gate} | " + " | ".join(cells) + " |")
         print()
     print(f"total {time.perf_counter() - t_start:.0f} s")
     return 0
