@@ -6,7 +6,7 @@
 # Needs python3 with torch, triton and pytest (PYTHON=... to use another interpreter; pytest-xdist, where
 # installed, spreads step 3 over 8 processes). actlab is taken from src/ through PYTHONPATH, nothing is
 # installed and nothing is downloaded. All output is printed and kept in "$OUT/gpu_log.txt" ($OUT defaults
-# to /tmp). Every step has a time cap: 194-206 s measured on an H100 (2026-11-28), under 11 minutes in the
+# to /tmp). Every step has a time cap: 194-242 s measured on an H100 (2026-11-28), under 11 minutes in the
 # worst case.
 # Exit status: the number of steps that failed.
 #   1. versions: nvidia-smi, python, torch (+ its CUDA), triton, the device
