@@ -612,6 +612,7 @@ def test_graph_cache_off_with_a_mode_and_only_for_inductor(monkeypatch):
         "options": {"max_autotune": True, "coordinate_descent_tuning": True, "fx_graph_cache": False}}
     assert options_for(mode="default", dynamic=True) == {"dynamic": True, "options": {"fx_graph_cache": False}}
     assert options_for(options={"fx_graph_cache": True}) == {"options": {"fx_graph_cache": True}}  # the caller's say
+    assert options_for(options={"cpp.simdlen": 8, "some_list": [1, [2]]})["options"]["fx_graph_cache"] is False
     assert options_for(backend="eager") == {"backend": "eager"}
     assert options_for(backend="inductor", mode="reduce-overhead") == {
         "backend": "inductor", "options": {"triton.cudagraphs": True, "fx_graph_cache": False}}
