@@ -272,12 +272,12 @@ class _NoKernels(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        ctx.saved_tensors
+        ctx.saved_tensors               # unpacked, as a real backward does
         return grad, grad
 
 
 def _enter_exit(dev):
-    with torch.cuda.device(dev) if dev.type == "cuda" else contextlib.nullcontext():   # (as tg._launch)
+    with torch.cuda.device(dev) if dev.type == "cuda" else contextlib.nullcontext():   # (tg._launch: on another device)
         pass
 
 
@@ -321,7 +321,7 @@ def accuracy(impls, name, points):
 SWEEP_CONFIGS = [(1024, 4), (512, 4), (1024, 8), (2048, 4), (2048, 8), (4096, 8), (4096, 16)]  # first: the default
 
 
-def sweep(dtype, log2n, rep_ms, use_graph, configs=SWEEP_CONFIGS):
+def sweep(dtype, log2n, rep_ms, use_graph):
     """(kernel, gate, [GB/s per (BLOCK, num_warps)], a + b GB/s) rows: each fused kernel launched directly with
     each configuration, timed as the kernel alone (graph_ms; do_bench with --no-graph or where CUDA graphs fail),
     next to torch's a + b for the forward's bytes. The forward moves 3 N elements, the backward 5 N (it reads g,
@@ -345,7 +345,7 @@ def sweep(dtype, log2n, rep_ms, use_graph, configs=SWEEP_CONFIGS):
             def launch(block, warps):
                 return lambda: kernel[(-(-n // block),)](*tensors, n, KIND=kind, WIDE=dtype == torch.float32,
                                                          BLOCK=block, num_warps=warps, enable_fp_fusion=True)
-            gbps = [nbytes / timed(launch(block, warps)) / 1e6 for block, warps in configs]
+            gbps = [nbytes / timed(launch(block, warps)) / 1e6 for block, warps in SWEEP_CONFIGS]
             rows.append(("forward" if kernel is tg._glu_fwd_kernel else "backward", gate, gbps,
                          add_gbps if kernel is tg._glu_fwd_kernel else None))
     return rows
