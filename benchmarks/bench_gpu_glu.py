@@ -11,8 +11,9 @@ For SwiGLU, GeGLU (exact) and GeGLU (tanh), at a few sizes in bfloat16 and float
   torch's ``a + b``, which moves the forward's bytes with no arithmetic (what any kernel can reach there);
 * memory: what autograd holds from forward to backward (output + saved tensors) and the peak above the
   inputs during forward+backward (``torch.cuda.max_memory_allocated``);
-* host time per call: eager, fused and ``actlab.swiglu`` on small tensors, and each piece of the fused path
-  (checks, device context, allocation, the two Triton launches), timed on the CPU's clock;
+* host time per call: eager, fused and ``actlab.swiglu`` on small tensors, the floor of any autograd.Function
+  (one that launches nothing), and each piece of the fused path (checks, device context, allocation, the two
+  Triton launches), timed on the CPU's clock;
 * float32 accuracy on [-10, 10] (max ulp against float64), and a sweep of the fused kernels' BLOCK and num_warps
   (each kernel alone, all three gates).
 
