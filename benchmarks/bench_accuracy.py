@@ -25,6 +25,7 @@ from tqdm import tqdm
 import actlab
 from actlab import functional as AF
 from actlab import numerics as N
+from actlab.timing import cpu_model
 
 
 def functions():
@@ -103,7 +104,7 @@ def main(argv=None):
     if args.device != "cpu" and (torch.device(args.device).type != "cuda" or not torch.cuda.is_available()):
         p.error(f"--device {args.device}: no such device here (torch.cuda.is_available() is "
                 f"{torch.cuda.is_available()})")
-    where = "" if args.device == "cpu" else f" on {torch.cuda.get_device_name(args.device)}"
+    where = f" on {cpu_model()}" if args.device == "cpu" else f" on {torch.cuda.get_device_name(args.device)}"
     print(f"torch {torch.__version__}{where}; max ULP error over the sweep (dense grid of {args.dense} points on "
           "[-100, 100] + extremes, or the range named); references: mpmath at 40 digits\n")
     head = "| function | " + " | ".join(f"actlab {d} | torch {d}" for d in args.dtypes)

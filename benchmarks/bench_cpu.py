@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 import actlab
 from actlab import functional as AF
+from actlab.timing import cpu_model
 
 ROW = 1024  # row length for the softmax family and glu
 
@@ -156,7 +157,7 @@ def main(argv=None):
     with_compile = not args.no_compile
 
     load = " ".join(f"{v:.1f}" for v in os.getloadavg())
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_model()}, "
           f"{os.cpu_count()} CPUs, python {platform.python_version()}; float32; median of the timed repeats; "
           f"actlab.functional.CHUNK = {AF.CHUNK}, ONE_PIECE = {AF.ONE_PIECE} (chunked above {AF.CHUNK * AF.ONE_PIECE} "
           f"elements); actlab's outputs of 32 MB and more in transparent huge pages: "

@@ -21,3 +21,13 @@ def test_compare_restores_threads_and_checks_repeats():
     assert torch.get_num_threads() == n
     with pytest.raises(ValueError):
         timing.compare({"x": lambda: None}, repeats=0)
+
+
+def test_cpu_model_reads_cpuinfo_and_falls_back(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n\nprocessor\t: 1\n"
+                    "model name\t: AMD EPYC 7B13\n")
+    assert timing.cpu_model(str(info)) == "AMD EPYC 7B13"
+    info.write_text("processor\t: 0\nmodel name\t:\n")      # no name: the fallback, never an empty string
+    fallback = timing.cpu_model(str(tmp_path / "missing"))
+    assert fallback and timing.cpu_model(str(info)) == fallback
