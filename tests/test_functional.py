@@ -234,6 +234,37 @@ def test_softplus_threshold_is_linear_exactly():
     assert torch.equal(y[2:], x[2:]) and torch.equal(y, torch.nn.functional.softplus(x, 2.0, 5.0))
 
 
+@pytest.mark.parametrize("threshold", [5.0, 16.5, 17.0, 18.5, 20.0, math.inf])
+def test_softplus_linear_region_matches_torch_exactly(threshold):
+    """In float32 with beta = 1 and a threshold >= 17, functional._softplus skips torch's linear region (two
+    selects), because there the formula already rounds to x with slope 1 (functional._SOFTPLUS_LINEAR): values and
+    gradients equal torch's bit for bit beyond the threshold, on every float32 in [16, 16.004] and [17, 17.004],
+    a dense grid up to 2^127 and infinity (fails for a threshold of 16.5 if that bound were 16)."""
+    steps = torch.arange(1 << 15, dtype=torch.int32)
+    exhaustive = [(torch.tensor(v, dtype=torch.float32).view(torch.int32) + steps).view(torch.float32)
+                  for v in (16.0, 17.0)]
+    grid = torch.cat([*exhaustive, torch.logspace(1, 38, 20001), torch.tensor([3.4e38, math.inf])]).float()
+    x = grid[grid > min(threshold, 1e30)] if threshold < math.inf else grid
+    mine, theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
+    y, ref = actlab.softplus(mine, threshold=threshold), torch.nn.functional.softplus(theirs, threshold=threshold)
+    y.backward(torch.ones_like(y))
+    ref.backward(torch.ones_like(ref))
+    if threshold < math.inf:
+        assert torch.equal(y, ref) and torch.equal(mine.grad, theirs.grad), "not x and 1 beyond the threshold"
+    else:           # no linear region at all: the formula, which rounds to x from 17 on
+        assert torch.equal(y[x >= 17], x[x >= 17]) and torch.equal(mine.grad[x >= 17], torch.ones_like(x[x >= 17]))
+
+
+def test_softplus_in_the_lowest_binade():
+    """Where e^x is in the lowest binade of normal float32 numbers (x in [-87.34, -86.64]: e^x in [2^-126,
+    2^-125)), MKL's float32 log1p(e^x) can be an ULP off (e.g. log1p(1.84e-38) one ULP low); softplus clamps it
+    into [e - e^2/2, e] (functional._softplus): within 1 ULP there (1.48 ULP without the clamp, torch 1.45)."""
+    from actlab import numerics as N
+
+    x = torch.linspace(-87.34, -86.64, 20001)
+    assert N.max_ulp("softplus", actlab.softplus, x=x)[0] <= 1.0
+
+
 def test_softmax_dtype_argument():
     x = torch.randn(3, 4)
     y = actlab.softmax(x, -1, dtype=torch.float64)
