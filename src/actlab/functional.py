@@ -1527,10 +1527,10 @@ def compiled(name: str, **compile_kwargs):
 
     A few formulas branch on ``torch.compiler.is_compiling()`` where the two ways of computing differ in cost: in
     a fused kernel a select (``torch.where``) is one instruction, while a clamp or maximum also checks for NaN
-    (``_step``, ``_one_if_positive``, ELU), and Sleef's ``expm1`` and ``erfc`` are slow
-    (``_tanh_by_continued_fraction``, and ``_normal_cdf_pdf`` for exact GELU); eager, the arithmetic forms and MKL's
-    functions are the faster passes, and the GELU tanh form takes a float64 exponential instead of a correction.
-    ELU and SELU compute a float32 input in float64, rounded once (0.50 ULP, against torch's 1.00 and 1.49).
+    (``_step``, ``_one_if_positive``, ELU), and Sleef's ``expm1`` and ``erfc`` are slow (``_expm1_compiled`` for ELU
+    and SELU, ``_tanh_by_continued_fraction``, and ``_normal_cdf_pdf`` for exact GELU); eager, the arithmetic forms
+    and MKL's functions are the faster passes, and the GELU tanh form takes a float64 exponential instead of a
+    correction.
     And inductor computes a product once and reuses it, which turns the fused multiply-add that gives a product's
     rounding error into 0: compiled, ``_times_exactly`` forms the product in float64. Both ways agree to rounding
     (``test_compiled_path_matches_eager``).
