@@ -70,7 +70,7 @@ def compiled_case(name):
 _NOT_KERNELS = {"promote_types", "view", "_unsafe_view", "slice", "select", "as_strided", "detach", "t",
                 "transpose", "expand", "split", "split_with_sizes", "alias", "empty", "empty_like", "new_empty",
                 "empty_strided", "full", "lift_fresh", "_to_copy", "unsqueeze", "squeeze", "reshape", "clone",
-                "_local_scalar_dense"}
+                "_local_scalar_dense", "new_ones"}   # (new_ones: the 0-d tensors of a clamp or an addcmul)
 
 
 def passes(name):

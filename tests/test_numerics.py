@@ -74,7 +74,7 @@ def test_float32_accuracy_on_cuda(name):
                                   "gelu", "gelu_tanh", "relu", "leaky_relu", "glu"])
 def test_at_least_as_accurate_as_torch_on_cuda(name):
     """test_at_least_as_accurate_as_torch on a CUDA GPU, against torch's CUDA kernels (sigmoid was 2.65 ULP there
-    against torch's 2.38, before functional._exp_neg_abs)."""
+    against torch's 2.38, before functional._exp)."""
     x = gelu_range() if name.startswith("gelu") else None
     ours, where = N.max_ulp(name, on_cuda(OURS[name]), F32, x=x)
     theirs, _ = N.max_ulp(name, on_cuda(TORCH[name]), F32, x=x)
@@ -83,7 +83,7 @@ def test_at_least_as_accurate_as_torch_on_cuda(name):
 
 @pytest.mark.parametrize("name", ["sigmoid", "silu", "swish", "glu"])
 def test_exponential_in_float64(monkeypatch, name):
-    """The float64 exponential that _sigmoid and _times_sigmoid take on CUDA (functional._exp_neg_abs; with CUDA's
+    """The float64 exponential that _sigmoid and _times_sigmoid take on CUDA (functional._exp; with CUDA's
     expf SiLU was 4.13 ULP on an H100, and sigmoid 2.65 against torch's 2.38), run here on the CPU: it changes
     the results, and they stay within 4 ULP and at least as accurate as torch's. (The rest of these formulas is
     IEEE arithmetic, rounded alike on both devices: SiLU was 3.82 on the H100 with it, as here.)"""

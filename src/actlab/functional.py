@@ -330,10 +330,12 @@ def _step(x):
 
 
 def _one_if_positive(x, e):
-    """1 where x > 0, else e: max(e, step(x)) for 0 <= e <= 1 (NaN stays NaN). Compiled, one select."""
+    """1 where x > 0, else e, for e = e^{-c|x|} (0 < c <= 2): 2^100 x clamped into [e, 1] (NaN stays NaN). Exact:
+    where 0 < x < 2^-100, e rounds to 1 (even in float64). Eager, two passes (a sign, a clamp and a maximum took
+    three: 194 us against 115 at 1M elements here); compiled, one select."""
     if torch.compiler.is_compiling():
         return torch.where(x > 0, 1.0, e)
-    return torch.maximum(e, _step(x))
+    return torch.mul(x, 2.0 ** 100).clamp_(min=e, max=e.new_ones(()))
 
 
 def _check(x, name):
@@ -381,39 +383,46 @@ _NO_OUT = (None, None, None)
 
 
 def _sigmoid(x, out=_NO_OUT):
-    e = _exp_neg_abs(x)                             # e^{-|x|} <= 1 never overflows
-    r = (e + 1).reciprocal_()
-    # the two branches, 1/(1+e) for x >= 0 and e/(1+e) for x < 0, as one: the numerator is max(e, [x > 0])
-    y = torch.mul(_one_if_positive(x, e), r, out=out[0])
-    return y, torch.mul(e.mul_(r), r, out=out[1])   # sigma'(x) = sigma(x) sigma(-x) = e / (1+e)^2, no 1 - y
+    # e^x / (1 + e^x), x clamped where sigma is already 1 (so e^x is finite): no overflow, and one exponential,
+    # of x itself, keeps full relative accuracy in the left tail (sigma(x) ~ e^x); 4 passes (1.63 ULP). The two
+    # branches 1/(1 + e^-|x|) and e^-|x|/(1 + e^-|x|) took 9 and rounded once more (2.14 ULP; torch 2.21).
+    e = _exp(x.clamp(max=_SIGMOID_ONE[x.dtype]))
+    d = e + 1
+    y = torch.div(e, d, out=out[0])
+    return y, torch.div(y, d, out=e if out[1] is None else out[1])    # sigma'(x) = sigma(x) sigma(-x) = y/(1+e^x)
 
 
-_EXP_IN_FLOAT64 = {"cuda"}     # devices where _exp_neg_abs takes a float32 exponential in float64
+_SIGMOID_ONE = {torch.float32: 88.0, torch.float64: 709.0}
+"""Where sigma(x) = 1 - e^-x (1 + ...) is 1 in the dtype already (from x = 17 in float32, 37 in float64), and e^x
+is still finite: at this x and beyond, _sigmoid's formula gives 1 and a slope of e^-x (6e-39 for float32, subnormal:
+within the smallest normal number of the true one)."""
+_EXP_IN_FLOAT64 = {"cuda"}     # devices where _exp takes a float32 exponential in float64
 
 
-def _exp_neg_abs(v, scale=1.0):
-    """e^{-scale |v|} (<= 1, never overflows): the one exponential of _sigmoid and _times_sigmoid. CUDA's float32
-    exp is within 2 ULP, the CPU's within 1 (CUDA C Programming Guide, mathematical functions), and
-    _times_sigmoid counts its error twice: SiLU was 4.13 ULP on an H100, sigmoid 2.65 against torch's 2.38. So on
-    CUDA a float32 v takes it in float64, rounded once (SiLU then 3.82, as on the CPU)."""
+def _exp(v):
+    """e^v, in place of v (a temporary): the one exponential of _sigmoid and _times_sigmoid. CUDA's float32
+    exp is within 2 ULP, the CPU's within 1 (CUDA C Programming Guide, mathematical functions), and x sigma(x)
+    counts its error twice: SiLU was 4.13 ULP on an H100, sigmoid 2.65 against torch's 2.38. So on CUDA a float32
+    v takes it in float64, rounded once (SiLU then 3.82, as on the CPU)."""
     if v.dtype == torch.float32 and v.device.type in _EXP_IN_FLOAT64:
-        return v.double().abs_().mul_(-scale).exp_().to(v.dtype)
-    return v.abs().mul_(-scale).exp_()
+        return v.double().exp_().to(v.dtype)
+    return v.exp_()
 
 
 def _times_sigmoid(x, v, out=_NO_OUT, g=None):
     """x sigma(v), sigma(v) and sigma'(v), for the activations that multiply by a sigmoid (SiLU, Swish, GELU's
-    approximations, GLU). The product is formed as (x h)(h r), h = e^{min(v,0)/2}: where sigma(v) alone is
-    subnormal (v < -87 in float32), x sigma(v) need not be, and it keeps its digits. A caller that has
-    g = e^{-|v|/2} passes it (v then only gives the sign)."""
+    approximations, GLU). The product is formed as (x h)(h/(1 + g^2)), g = e^{-|v|/2}, h = e^{min(v,0)/2}: where
+    sigma(v) alone is subnormal (v < -87 in float32), x sigma(v) need not be, and it keeps its digits. A caller
+    that has g passes it (v then only gives the sign). 12 passes, the exponential's three included; with e = g^2,
+    a reciprocal and products of it, and a sign, a clamp and a maximum for h, 15."""
     if g is None:
-        g = _exp_neg_abs(v, 0.5)                    # e^{-|v|/2}: one exponential for everything
-    e = g * g                                       # e^{-|v|}
+        g = _exp(v.abs().mul_(-0.5))                # e^{-|v|/2}: one exponential for everything
+    d = torch.addcmul(g.new_ones(()), g, g)         # 1 + e^{-|v|}, rounded once
     h = _one_if_positive(v, g)                      # e^{min(v,0)/2}: g for v < 0, 1 for v > 0
-    r = (e + 1).reciprocal_()
-    hr = h * r
+    hr = torch.div(h, d)                            # sigma(v) = h hr
     y = torch.mul(x * h, hr, out=out[0])
-    return y, torch.mul(hr, h, out=out[1]), torch.mul(e.mul_(r), r, out=out[2])
+    q = g.div_(d)
+    return y, torch.mul(hr, h, out=out[1]), torch.mul(q, q, out=out[2])    # sigma'(v) = e^{-|v|} / (1 + e^{-|v|})^2
 
 
 def _finite(x):
