@@ -574,8 +574,10 @@ def _leaky_relu_value(x, slope, out=_NO_OUT):
 def _leaky_relu_slope(v, slope, out=_NO_OUT):
     """1 where v > 0, else slope (NaN -> slope, as torch): from x, or from y = leaky_relu(x) when slope >= 0."""
     if 0 <= slope <= 1:                 # sign(v) is -1, 0 or 1 (0 for NaN): raise -1 and 0 to slope
-        return torch.clamp(torch.sign(v), min=slope, out=out[1])
-    return torch.add(_step(v).mul_(1.0 - slope), slope, out=out[1])
+        sign = torch.sign(v)
+        return torch.clamp(sign, min=slope, out=_into(out[1], sign))
+    step = _step(v).mul_(1.0 - slope)
+    return torch.add(step, slope, out=_into(out[1], step))
 
 
 _SLOPE_FROM_VALUE = {
@@ -598,7 +600,8 @@ def _from_value(formula):
 
 def _times_slope(grad, y, slope, out=_NO_OUT):
     """grad f'(x), with f' computed from y = f(x) by ``slope`` (see _SLOPE_FROM_VALUE)."""
-    return torch.mul(slope(y), grad, out=out[0])
+    s = slope(y)
+    return torch.mul(s, grad, out=_into(out[0], s))
 
 
 def _horner(x, coefficients):
@@ -836,12 +839,11 @@ def _glu(x, dim, out=_NO_OUT):
 
 
 def _glu_backward(grad, da, db, dim, out=_NO_OUT):
-    if out[0] is None:
-        return torch.cat([grad * da, grad * db], dim)
-    half = da.shape[dim]
-    torch.mul(grad, da, out=out[0].narrow(dim, 0, half))
-    torch.mul(grad, db, out=out[0].narrow(dim, half, half))
-    return out[0]
+    half = da.shape[dim]                            # the two products straight into the halves of one tensor
+    res = out[0] if out[0] is not None else grad.new_empty((*grad.shape[:dim], 2 * half, *grad.shape[dim + 1:]))
+    torch.mul(grad, da, out=res.narrow(dim, 0, half))
+    torch.mul(grad, db, out=res.narrow(dim, half, half))
+    return res
 
 
 @cache
