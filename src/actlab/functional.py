@@ -833,17 +833,37 @@ def _silu(x, out=_NO_OUT):
 
 
 def _glu(x, dim, out=_NO_OUT):
+    # a sigma(b), and the local derivatives d/da = sigma(b) and d/db = a sigma'(b) side by side in one tensor laid
+    # out as x, so that the backward is one product (see _glu_backward)
+    a, b = x.chunk(2, dim)
+    slopes = out[1] if out[1] is not None else torch.empty_like(x)
+    da, db = slopes.chunk(2, dim)
+    y, s, ds = _times_sigmoid(a, b, out=(out[0], da, None))
+    torch.mul(ds, a, out=db)
+    return y, slopes
+
+
+def _glu_pair(x, dim, out=_NO_OUT):
+    # _glu for the compiled path, its two local derivatives as two tensors: a cat into one in the fused kernel
+    # made compiled GLU at 16M 1.06x torch instead of 0.67x (2.0x instead of 1.4x in plain 4 KB pages)
     a, b = x.chunk(2, dim)
     y, s, ds = _times_sigmoid(a, b, out=(out[0], out[1], None))
-    return y, s, torch.mul(ds, a, out=_into(out[2], ds))   # a sigma(b); d/da = sigma(b), d/db = a sigma'(b)
+    return y, s, torch.mul(ds, a, out=_into(out[2], ds))
 
 
-def _glu_backward(grad, da, db, dim, out=_NO_OUT):
-    half = da.shape[dim]                            # the two products straight into the halves of one tensor
-    res = out[0] if out[0] is not None else grad.new_empty((*grad.shape[:dim], 2 * half, *grad.shape[dim + 1:]))
-    torch.mul(grad, da, out=res.narrow(dim, 0, half))
-    torch.mul(grad, db, out=res.narrow(dim, half, half))
-    return res
+def _glu_backward(grad, *slopes, dim, out=_NO_OUT):
+    """grad times d/da and d/db, into the two halves of one tensor. Eager's slopes (one tensor laid out as the
+    input): split in (2, half) along dim, times grad with a dimension of 1 there, one broadcast product (at 1M
+    elements it took 0.25 ms here, the two products below 0.35 and a cat of them 0.70). The compiled path's two
+    tensors: two products into the halves."""
+    halves = lambda t: t.unflatten(dim, (2, grad.shape[dim]))
+    if len(slopes) == 1:
+        res = torch.mul(grad.unsqueeze(dim), halves(slopes[0]), out=None if out[0] is None else halves(out[0]))
+        return res.flatten(dim, dim + 1) if out[0] is None else out[0]
+    da, db = slopes
+    torch.mul(grad, da, out=out[0].narrow(dim, 0, da.shape[dim]))
+    torch.mul(grad, db, out=out[0].narrow(dim, da.shape[dim], db.shape[dim]))
+    return out[0]
 
 
 @cache
@@ -1007,8 +1027,9 @@ class LogSoftmax(torch.autograd.Function):
 class GLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, dim):
-        y, da, db = _chunked(_glu, x, dim=dim, saved=ctx.needs_input_grad[0])
-        ctx.save_for_backward(da, db)
+        formula = _glu if _COMPILE.get() is None else _glu_pair
+        y, *slopes = _chunked(formula, x, dim=dim, saved=ctx.needs_input_grad[0])
+        ctx.save_for_backward(*slopes)
         ctx.dim, ctx.compile = dim, _COMPILE.get()
         return y
 
