@@ -200,8 +200,9 @@ def _chunked(fn, *tensors, dim=None, saved=True):
         res = fn(*(t.to(compute) for t in tensors), **kw)
         if not isinstance(res, tuple):
             return res.to(x.dtype)
-        return tuple(r.to(x.dtype if i == 0 else keep) if (i == 0 or saved) and r is not None else None
-                     for i, r in enumerate(res))
+        y = res[0].to(x.dtype)      # (a saved result that is the result itself is converted once: softmax's y)
+        return (y, *(None if not saved or r is None else y if r is res[0] and keep == x.dtype else r.to(keep)
+                     for r in res[1:]))
 
     n = len(views[0])
     chunk = lambda start: [v[start:start + rows].to(compute) for v in views]
@@ -671,9 +672,10 @@ def _softplus(x, beta, threshold, out=_NO_OUT):
     return torch.where(linear, x, y, out=out[0]), torch.where(linear, s.new_ones(()), s, out=out[1])
 
 
-def _exp_minus_max(x, dim, with_index=False):
+def _exp_minus_max(x, dim, with_index=False, need_z=True):
     """e^z, z = x - m, the row maxima m and (``with_index``) their indices: every exponent is <= 0, so no
-    overflow, and the largest term is exactly 1.
+    overflow, and the largest term is exactly 1. (``need_z=False``: the caller does not read z, which may then
+    hold e^z.)
 
     exp turns an absolute error of z into a relative one, |z| times larger. Eager, below float64, z (and so
     everything after it) is formed in float64, where x - m is exact to 2^-53 |z|: at most 2^-46 where e^z is not
@@ -685,7 +687,7 @@ def _exp_minus_max(x, dim, with_index=False):
     m, i = x.max(dim, keepdim=True) if with_index else (x.amax(dim, keepdim=True), None)
     if x.dtype != torch.float64 and not torch.compiler.is_compiling():
         z = x.to(torch.float64).sub_(m.to(torch.float64))
-        return torch.exp(z), z, m, i
+        return torch.exp(z) if need_z else z.exp_(), z, m, i
     z, r = _two_sum(x, -m)
     e = torch.exp(z)
     return e.addcmul_(e, _finite_or_unused(r)), z, m, i
@@ -697,13 +699,14 @@ def _row_sum(e, dim):
 
 
 def _softmax(x, dim, out=_NO_OUT):
-    e, _, _, _ = _exp_minus_max(x, dim)
+    e, _, _, _ = _exp_minus_max(x, dim, need_z=False)
     y = e.div_(_row_sum(e, dim).to(e.dtype))
     return y, y
 
 
 def _softmax_backward(grad, y, dim, out=_NO_OUT):
-    return torch.mul(y, grad - (grad * y).sum(dim, keepdim=True), out=out[0])   # J^T g, J = diag(y) - y y^T
+    gy = grad * y
+    return torch.sub(grad, gy.sum(dim, keepdim=True), out=_into(out[0], gy)).mul_(y)   # J^T g, J = diag(y) - y y^T
 
 
 def _log_softmax(x, dim, out=_NO_OUT):
@@ -720,7 +723,8 @@ def _log_softmax(x, dim, out=_NO_OUT):
 
 
 def _log_softmax_backward(grad, y, dim, out=_NO_OUT):
-    return torch.sub(grad, torch.exp(y).mul_(grad.sum(dim, keepdim=True)), out=out[0])
+    e = torch.exp(y).mul_(grad.sum(dim, keepdim=True))
+    return torch.sub(grad, e, out=_into(out[0], e))
 
 
 def _gelu_erf(x, out=_NO_OUT):
