@@ -143,7 +143,7 @@ def main(argv=None):
     p.add_argument("--sizes", nargs="+", default=["1M", "16M"], help="element counts (default: 1M 16M)")
     p.add_argument("--functions", nargs="+", default=list(cases()), choices=list(cases()), metavar="NAME",
                    help="functions to time (default: all): " + " ".join(cases()))
-    p.add_argument("--repeats", type=int, default=None, help="timed repeats per size (default: 25 at 1M, 9 at 16M)")
+    p.add_argument("--repeats", type=int, default=None, help="timed repeats per size (default: 101 at 1M, 9 at 16M)")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile path")
     p.add_argument("--quick", action="store_true", help="1M only, 9 repeats, no compile")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
@@ -171,7 +171,7 @@ def main(argv=None):
     rows = []
     jobs = [(n, f) for n in sizes for f in args.functions]
     for n, name in tqdm(jobs, desc="timing", file=sys.stderr, leave=False):
-        repeats = args.repeats or (25 if n <= (1 << 22) else 9)
+        repeats = args.repeats or (101 if n <= (1 << 22) else 9)
         med, best, gb, compile_s = measure(name, n, repeats, with_compile)
         label = f"{n / (1 << 20):g}M"
         row = (f"| {name} | {label} | {med['torch'] * 1e3:.2f} | {med['actlab'] * 1e3:.2f} | "

@@ -1074,7 +1074,12 @@ def sigmoid(x: Tensor) -> Tensor:
     .. math::
         \sigma(x) = \frac{1}{1 + e^{-x}}, \qquad \sigma'(x) = \sigma(x)\,\sigma(-x)
 
-    Evaluated as :math:`e^{\min(x,0)} / (1 + e^{-|x|})`, which never exponentiates a positive number.
+    Evaluated as :math:`e^{c} / (1 + e^{c})` with :math:`c = \min(x, 88)` (709 in float64), where
+    :math:`\sigma` already rounds to 1: :math:`e^c` cannot overflow (unclamped, this form is
+    :math:`\infty/\infty` = NaN for large :math:`x`), and where :math:`\sigma(x) \approx e^x` is tiny it keeps
+    its full relative accuracy (1.63 ULP in float32; torch's own 2.21). Four passes; the two branches
+    :math:`1/(1 + e^{-|x|})` and :math:`e^{-|x|}/(1 + e^{-|x|})` of chapter 02, which never exponentiate a positive
+    number, take more.
 
     Args:
         x: input tensor of any shape (float16, bfloat16, float32 or float64).
