@@ -324,20 +324,21 @@ def _in_mode(ctx, fn, *tensors, **kwargs):
         _COMPILE.reset(token)
 
 
-def _step(x):
-    """1 where x > 0, else 0 (NaN -> 0), as a float tensor: cheaper on the CPU than a boolean mask."""
+def _step(x, out=None):
+    """1 where x > 0, else 0 (NaN -> 0), as a float tensor: cheaper on the CPU than a boolean mask. (``out``: a
+    dead temporary to write it into, see _into.)"""
     if torch.compiler.is_compiling():
         return (x > 0).to(x.dtype)
-    return torch.sign(x).clamp_(min=0)
+    return torch.sign(x, out=out).clamp_(min=0)
 
 
-def _one_if_positive(x, e):
+def _one_if_positive(x, e, out=None):
     """1 where x > 0, else e, for e = e^{-c|x|} (0 < c <= 2): 2^100 x clamped into [e, 1] (NaN stays NaN). Exact:
     where 0 < x < 2^-100, e rounds to 1 (even in float64). Eager, two passes (a sign, a clamp and a maximum took
     three: 194 us against 115 at 1M elements here); compiled, one select."""
     if torch.compiler.is_compiling():
         return torch.where(x > 0, 1.0, e)
-    return torch.mul(x, 2.0 ** 100).clamp_(min=e, max=e.new_ones(()))
+    return torch.mul(x, 2.0 ** 100, out=out).clamp_(min=e, max=e.new_ones(()))
 
 
 def _check(x, name):
@@ -430,9 +431,9 @@ def _times_sigmoid(x, v, out=_NO_OUT, g=None):
     d = torch.addcmul(g.new_ones(()), g, g)         # 1 + e^{-|v|}, rounded once
     h = _one_if_positive(v, g)                      # e^{min(v,0)/2}: g for v < 0, 1 for v > 0
     hr = torch.div(h, d)                            # sigma(v) = h hr
-    xh = x * h
-    y = torch.mul(xh, hr, out=_into(out[0], xh))
     q = g.div_(d)                                   # sigma'(v) = e^{-|v|} / (1 + e^{-|v|})^2 = q^2
+    xh = torch.mul(x, h, out=d)
+    y = torch.mul(xh, hr, out=_into(out[0], xh))
     return y, torch.mul(hr, h, out=_into(out[1], hr)), torch.mul(q, q, out=_into(out[2], q))
 
 
@@ -569,7 +570,8 @@ def _leaky_relu_value(x, slope, out=_NO_OUT):
     # max(x, slope*x) for slope <= 1 (min for slope > 1): the two branches without a mask
     if slope == 0:                      # ReLU: 0 * inf would be NaN (torch: leaky_relu(inf, 0) = inf)
         return torch.clamp(x, min=0, out=out[0])
-    return (torch.maximum if slope <= 1 else torch.minimum)(x, slope * x, out=out[0])
+    sx = slope * x
+    return (torch.maximum if slope <= 1 else torch.minimum)(x, sx, out=_into(out[0], sx))
 
 
 def _leaky_relu_slope(v, slope, out=_NO_OUT):
@@ -640,9 +642,10 @@ def _elu(x, alpha, scale=1.0, out=_NO_OUT):
     neg = x.clamp(max=0)
     pos = x.clamp(min=0)
     pos = pos if scale == 1.0 else pos.mul_(scale)
-    y = torch.add(pos, torch.expm1(neg), alpha=scale * alpha, out=_into(out[0], pos))
+    m = torch.expm1(neg)
+    y = torch.add(pos, m, alpha=scale * alpha, out=_into(out[0], pos))
     e = neg.exp_().mul_(scale * alpha)
-    slope = torch.add(e, _step(x), alpha=scale * (1.0 - alpha), out=_into(out[1], e))
+    slope = torch.add(e, _step(x, out=m), alpha=scale * (1.0 - alpha), out=_into(out[1], e))
     return y, slope                                 # scale*alpha*e^x for x <= 0, scale for x > 0
 
 
@@ -657,14 +660,15 @@ def _softplus(x, beta, threshold, out=_NO_OUT):
     # log(1 + e^v) = max(v, 0) + log1p(e^{-|v|}): never exponentiates a positive number. log1p(e) >= e - e^2/2
     # (an alternating series) and <= e: the bounds mend MKL's float32 log1p below e = 2^-125, where it is an ULP
     # off (log1p(1.84e-38) one ULP low: softplus(-86.89) 1.48 ULP, torch's worst 1.45; within the bounds 1.17)
-    log1p = torch.log1p(e).clamp_(min=torch.addcmul(e, e, e, value=-0.5), max=e)
+    lo = torch.addcmul(e, e, e, value=-0.5)
+    log1p = torch.log1p(e).clamp_(min=lo, max=e)
     # torch's convention: x itself (slope 1) where beta x > threshold; two selects, unless they change nothing
     plain = threshold == math.inf or (beta == 1.0 and threshold >= _SOFTPLUS_LINEAR and x.dtype == torch.float32)
     last = out if plain else _NO_OUT                # (the results of the last operations go to out)
-    y = torch.add(v.clamp(min=0), log1p, out=_into(last[0], log1p) if beta == 1.0 else log1p)
+    y = torch.add(torch.clamp(v, min=0, out=lo), log1p, out=_into(last[0], log1p) if beta == 1.0 else log1p)
     if beta != 1.0:
         y = torch.div(y, beta, out=_into(last[0], y))
-    h = _one_if_positive(v, e)
+    h = _one_if_positive(v, e, out=lo)
     s = torch.div(h, e.add_(1.0), out=_into(last[1], h))   # sigma(v): 1/(1 + e^-|v|) or e^-|v|/(1 + e^-|v|)
     if plain:
         return y, s
