@@ -765,9 +765,11 @@ def test_chunk_temporaries_are_reused_not_faulted_in():
     processes. Some processes see a few faults per chunk either way (3 to 22 in 1 of about 5 here, in processes
     that never call actlab's madvise): this VM runs DAMON with a "pageout" scheme (/sys/kernel/mm/damon/admin),
     which reclaims pages it finds idle. Without the free, the heap's layout decides (0 faults in 1 process of 10
-    here): the worst of three processes is compared; with it, the best of three."""
-    assert max(_page_faults_per_chunk("0") for _ in range(3)) > 60
-    assert min(_page_faults_per_chunk("1") for _ in range(3)) < 15
+    here): the worst of five processes is compared; with it, the best of five. On 2026-11-28, 12 processes each:
+    with the free 3.2-16 faults per chunk (and 19.2 as the best of three in one CI run, which failed the bound of 15
+    this test had), without it 16-1248 (90 or more in 8 of 12)."""
+    assert max(_page_faults_per_chunk("0") for _ in range(5)) > 60
+    assert min(_page_faults_per_chunk("1") for _ in range(5)) < 30
 
 
 _OUTPUT_FAULTS = """
